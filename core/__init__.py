@@ -1,0 +1,34 @@
+"""The NST engine: pure PyTorch, no ComfyUI. See README.md for the knobs."""
+
+from .devices import resolve_device
+from .errors import InputError, NonFiniteLossError, NSTError, OutOfMemoryError, StopRequested, WeightsError
+from .images import load_image, save_image
+from .metrics import RunMetrics
+from .optimize import StepInfo, StylizeResult, StylizeSettings, stylize
+from .style import StyleSpec, compute_style_targets
+from .vgg import LAYER_NAMES, FeatureExtractor, VGGModel
+from .weights import load_vgg19_features, locate_weights
+
+__all__ = [
+    "FeatureExtractor",
+    "InputError",
+    "LAYER_NAMES",
+    "NSTError",
+    "NonFiniteLossError",
+    "OutOfMemoryError",
+    "RunMetrics",
+    "StepInfo",
+    "StopRequested",
+    "StyleSpec",
+    "StylizeResult",
+    "StylizeSettings",
+    "VGGModel",
+    "WeightsError",
+    "compute_style_targets",
+    "load_image",
+    "load_vgg19_features",
+    "locate_weights",
+    "resolve_device",
+    "save_image",
+    "stylize",
+]

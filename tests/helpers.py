@@ -1,0 +1,18 @@
+"""Test images with known properties."""
+
+from __future__ import annotations
+
+import torch
+
+
+def stripes(height: int, width: int, angle_deg: float, period: float = 12.0, seed: int = 0) -> torch.Tensor:
+    """Colour stripes at an angle (counter-clockwise from horizontal stripes), [1, 3, H, W]."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32), torch.arange(width, dtype=torch.float32), indexing="ij")
+    theta = torch.deg2rad(torch.tensor(float(angle_deg)))
+    coord = xs * torch.sin(theta) + ys * torch.cos(theta)
+    phase = 2 * torch.pi * coord / period
+    generator = torch.Generator().manual_seed(seed)
+    colours = torch.rand(2, 3, generator=generator)
+    mix = (torch.sin(phase) > 0).float()
+    image = colours[0].view(3, 1, 1) * mix + colours[1].view(3, 1, 1) * (1 - mix)
+    return image.unsqueeze(0)

@@ -1,0 +1,143 @@
+"""`nst` end to end on small images, through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from nst_nodes.core.images import save_image
+
+from helpers import stripes
+
+METRIC_KEYS = {"steps", "seconds", "seconds_per_step", "device", "size", "final", "history", "params"}
+
+
+def nst(*args: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NST_VGG19_WEIGHTS": "", **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "nst_nodes", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+@pytest.fixture
+def images(tmp_path):
+    content = tmp_path / "content.png"
+    save_image(stripes(60, 80, 0.0, seed=1), content)
+    style_a, style_b = tmp_path / "a.png", tmp_path / "b.png"
+    save_image(stripes(64, 64, 45.0, seed=2), style_a)
+    save_image(torch.rand(1, 3, 50, 70, generator=torch.Generator().manual_seed(3)), style_b)
+    return content, style_a, style_b
+
+
+def _base(images, out, weights):
+    content, style_a, style_b = images
+    return [
+        "stylize", "--content", str(content), "--style", str(style_a), "--style", str(style_b),
+        "--style-weights", "0.25,0.75", "--out", str(out), "--size", "64", "--steps", "6",
+        "--content-layers", "relu3_1", "--style-layers", "relu1_1,relu2_1,relu3_1", "--weights", str(weights),
+        "--device", "cpu",
+    ]  # fmt: skip
+
+
+def test_stylize_end_to_end(tmp_path, images, vgg_path):
+    out, metrics = tmp_path / "res" / "out.png", tmp_path / "m.json"
+    proc = nst(*_base(images, out, vgg_path), "--metrics", str(metrics), "--optimizer", "adam", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == str(out) and len(lines) == 2 and "6 steps" in lines[1]
+    assert Image.open(out).size == (64, 48)
+    data = json.loads(metrics.read_text())
+    assert METRIC_KEYS <= set(data)
+    assert data["size"] == [48, 64] and data["steps"] == 6 and data["device"] == "cpu"
+    assert set(data["final"]) == {"content", "style", "tv", "total"}
+    assert data["history"][0]["step"] == 0 and data["history"][-1]["step"] == 6
+    assert {"step", "content", "style", "tv", "total"} <= set(data["history"][0])
+    assert data["params"]["style_mix_weights"] == [0.25, 0.75] and data["params"]["optimizer"] == "adam"
+    assert data["params"]["lr"] == 0.02
+
+
+def test_exact_size_and_seed_reproducible(tmp_path, images, vgg_path):
+    outs = []
+    for name in ("first.png", "second.png"):
+        out = tmp_path / name
+        args = _base(images, out, vgg_path) + ["--exact", "40x32", "--init", "noise", "--seed", "3"]
+        args.remove("--size"), args.remove("64")
+        proc = nst(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out.read_bytes())
+    assert Image.open(tmp_path / "first.png").size == (40, 32)
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "content: file not found"),
+        ("corrupt", "could not be decoded"),
+        ("zero", "all weights are zero"),
+        ("negative", "negative weight"),
+        ("exists", "already exists; pass --overwrite"),
+        ("layer", "unknown layer"),
+        ("weights", "does not exist"),
+    ],
+)
+def test_bad_input_one_clear_line(tmp_path, images, vgg_path, case, message):
+    out = tmp_path / "out.png"
+    args = _base(images, out, vgg_path)
+    if case == "missing":
+        args[args.index("--content") + 1] = str(tmp_path / "nope.png")
+    elif case == "corrupt":
+        broken = tmp_path / "broken.png"
+        save_image(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(9)), broken)
+        broken.write_bytes(broken.read_bytes()[:400])
+        args[args.index("--content") + 1] = str(broken)
+    elif case == "zero":
+        args[args.index("--style-weights") + 1] = "0,0"
+    elif case == "negative":
+        at = args.index("--style-weights")
+        args[at : at + 2] = ["--style-weights=-0.5,1"]
+    elif case == "exists":
+        out.write_bytes(b"user data")
+    elif case == "layer":
+        args[args.index("--style-layers") + 1] = "relu1_1,relu6_1"
+    elif case == "weights":
+        args[args.index("--weights") + 1] = str(tmp_path / "none.pth")
+    proc = nst(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("nst: error: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if case == "exists":
+        assert out.read_bytes() == b"user data"
+    else:
+        assert not out.exists()
+
+
+def test_overwrite_flag(tmp_path, images, vgg_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"old")
+    proc = nst(*_base(images, out, vgg_path), "--overwrite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(out).size == (64, 48)
+
+
+def test_weights_command(tmp_path, vgg_path):
+    hub = tmp_path / "torchhome"
+    proc = nst("weights", "--offline", cwd=tmp_path, env_extra={"TORCH_HOME": str(hub)})
+    assert proc.returncode == 1 and "[missing]" in proc.stdout and "nst weights --download" in proc.stdout
+    proc = nst("weights", "--weights", str(vgg_path), cwd=tmp_path, env_extra={"TORCH_HOME": str(hub)})
+    assert proc.returncode == 0 and f"using {vgg_path}" in proc.stdout
+    proc = nst("weights", "--download", "--offline", cwd=tmp_path, env_extra={"TORCH_HOME": str(hub)})
+    assert proc.returncode == 2 and "downloading is off" in proc.stderr
+
+
+def test_console_script_installed():
+    script = Path(sys.executable).parent / "nst"
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "stylize" in proc.stdout

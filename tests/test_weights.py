@@ -1,0 +1,235 @@
+"""Loading, checking, locating and downloading VGG19 weights."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from nst_nodes.core import weights as weights_mod
+from nst_nodes.core.errors import WeightsError
+from nst_nodes.core.vgg import build_vgg19_features, expected_shapes
+from nst_nodes.core.weights import download_weights, features_state_dict, load_vgg19_features, locate_weights
+
+
+def _same_weights(features: torch.nn.Sequential, state: dict[str, torch.Tensor]) -> bool:
+    loaded = features.state_dict()
+    return all(torch.equal(loaded[k.removeprefix("features.")], v) for k, v in state.items())
+
+
+def test_layout_matches_torchvision():
+    import torchvision
+
+    reference = torchvision.models.vgg19(weights=None).features.state_dict()
+    ours = build_vgg19_features().state_dict()
+    assert list(reference) == list(ours) == list(expected_shapes())
+    assert all(tuple(reference[k].shape) == expected_shapes()[k] for k in reference)
+
+
+def test_full_torchvision_checkpoint_loads(tmp_path):
+    """A checkpoint of torchvision's whole VGG19 (classifier included) loads its features."""
+    import torchvision
+
+    torch.manual_seed(3)
+    full = torchvision.models.vgg19(weights=None).state_dict()
+    path = tmp_path / "vgg19-full.pth"
+    torch.save(full, path)
+    features = load_vgg19_features(path)
+    assert _same_weights(features, {k: v for k, v in full.items() if k.startswith("features.")})
+
+
+def test_features_only_pth_and_safetensors(tmp_path, vgg_state):
+    pth = tmp_path / "f.pth"
+    torch.save(vgg_state, pth)
+    st = tmp_path / "f.safetensors"
+    save_file(vgg_state, str(st))
+    bare = tmp_path / "bare.pth"
+    torch.save({k.removeprefix("features."): v for k, v in vgg_state.items()}, bare)
+    for path in (pth, st, bare):
+        assert _same_weights(load_vgg19_features(path), vgg_state)
+
+
+def test_loaded_weights_are_frozen(vgg_path):
+    features = load_vgg19_features(vgg_path)
+    assert not any(p.requires_grad for p in features.parameters())
+
+
+def test_truncated_file_refused(tmp_path, vgg_path):
+    data = vgg_path.read_bytes()
+    bad = tmp_path / "truncated.pth"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="corrupt or truncated"):
+        load_vgg19_features(bad)
+
+
+def test_truncated_safetensors_refused(tmp_path, vgg_state):
+    st = tmp_path / "f.safetensors"
+    save_file(vgg_state, str(st))
+    data = st.read_bytes()
+    st.write_bytes(data[: len(data) // 3])
+    with pytest.raises(WeightsError, match="safetensors"):
+        load_vgg19_features(st)
+
+
+def test_empty_file_refused(tmp_path):
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(WeightsError, match="empty"):
+        load_vgg19_features(empty)
+
+
+def test_wrong_shape_named(tmp_path, vgg_state):
+    state = dict(vgg_state)
+    state["features.10.weight"] = torch.zeros(256, 128, 5, 5)
+    path = tmp_path / "shape.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r"features\.10\.weight is \(256, 128, 5, 5\), expected \(256, 128, 3, 3\)"):
+        load_vgg19_features(path)
+
+
+def test_missing_keys_named(vgg_state):
+    state = {k: v for k, v in vgg_state.items() if not k.startswith("features.34.")}
+    with pytest.raises(WeightsError, match=r"missing features\.34\.weight, features\.34\.bias"):
+        features_state_dict(state, "x.pth")
+
+
+def test_integer_safetensors_refused(tmp_path, vgg_state):
+    state = {k: v.to(torch.int32) for k, v in vgg_state.items()}
+    path = tmp_path / "int.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(WeightsError, match="floating point"):
+        load_vgg19_features(path)
+
+
+def test_half_precision_file_loads_as_float32(tmp_path, vgg_state):
+    path = tmp_path / "half.safetensors"
+    save_file({k: v.half() for k, v in vgg_state.items()}, str(path))
+    features = load_vgg19_features(path)
+    assert all(p.dtype == torch.float32 for p in features.parameters())
+
+
+class _Payload:
+    """Unpickling this would create a marker file: the loader must never do it."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_payload_never_runs(tmp_path, vgg_state):
+    marker = tmp_path / "PWNED"
+    state = dict(vgg_state)
+    state["extra"] = _Payload(str(marker))
+    path = tmp_path / "evil.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match="not a plain state dict"):
+        load_vgg19_features(path)
+    assert not marker.exists()
+    raw = tmp_path / "raw.pth"
+    raw.write_bytes(pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(WeightsError):
+        load_vgg19_features(raw)
+    assert not marker.exists()
+
+
+def test_lookup_order(tmp_path, monkeypatch, vgg_path):
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    monkeypatch.delenv(weights_mod.ENV_VAR, raising=False)
+    with pytest.raises(WeightsError, match=str(hub / "checkpoints" / weights_mod.WEIGHTS_FILE)):
+        locate_weights(offline=True)
+    cached = hub / "checkpoints" / weights_mod.WEIGHTS_FILE
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(vgg_path.read_bytes())
+    assert locate_weights(offline=True) == cached
+    env_file = tmp_path / "env.pth"
+    env_file.write_bytes(b"x")
+    monkeypatch.setenv(weights_mod.ENV_VAR, str(env_file))
+    assert locate_weights(offline=True) == env_file
+    assert locate_weights(vgg_path, offline=True) == vgg_path
+    with pytest.raises(WeightsError, match="does not exist"):
+        locate_weights(tmp_path / "nope.pth", offline=True)
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Serves tmp_path/'served' over HTTP on 127.0.0.1."""
+    root = tmp_path / "served"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_verifies_then_renames(tmp_path, file_server, vgg_path):
+    root, base = file_server
+    (root / "w.pth").write_bytes(vgg_path.read_bytes())
+    prefix = hashlib.sha256(vgg_path.read_bytes()).hexdigest()[:8]
+    target = tmp_path / "models" / "vgg19.pth"
+    seen = []
+
+    class Bar:
+        def __init__(self, total):
+            seen.append(total)
+
+        def update(self, n):
+            seen.append(n)
+
+        def close(self):
+            pass
+
+    assert download_weights(target, url=f"{base}/w.pth", sha256_prefix=prefix, progress=Bar) == target
+    assert target.read_bytes() == vgg_path.read_bytes()
+    assert seen[0] == vgg_path.stat().st_size and sum(seen[1:]) == seen[0]
+    assert _same_weights(load_vgg19_features(target), torch.load(vgg_path, weights_only=True))
+    assert sorted(os.listdir(target.parent)) == ["vgg19.pth"]
+
+
+def test_corrupt_download_leaves_nothing(tmp_path, file_server, vgg_path):
+    root, base = file_server
+    (root / "w.pth").write_bytes(vgg_path.read_bytes())
+    target = tmp_path / "models" / "vgg19.pth"
+    with pytest.raises(WeightsError, match="corrupt"):
+        download_weights(target, url=f"{base}/w.pth", sha256_prefix="00000000")
+    assert not target.exists()
+    assert os.listdir(target.parent) == []
+
+
+def test_unreachable_download_says_where_to_put_file(tmp_path, file_server):
+    _, base = file_server
+    target = tmp_path / "models" / "vgg19.pth"
+    with pytest.raises(WeightsError, match=f"put .* at {target}"):
+        download_weights(target, url=f"{base}/missing.pth")
+    assert os.listdir(target.parent) == []
+
+
+def test_existing_weights_never_replaced(tmp_path, file_server):
+    root, base = file_server
+    (root / "w.pth").write_bytes(b"new content")
+    target = tmp_path / "vgg19.pth"
+    target.write_bytes(b"the user's file")
+    download_weights(target, url=f"{base}/w.pth", sha256_prefix="")
+    assert target.read_bytes() == b"the user's file"
+
+
+def test_weights_url_is_torchvisions():
+    assert weights_mod.weights_url().endswith("/" + weights_mod.WEIGHTS_FILE)
