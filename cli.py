@@ -13,11 +13,16 @@ import sys
 from pathlib import Path
 from collections.abc import Sequence
 
+from . import client
+from . import inspect_cli
 from .core.devices import DEVICE_CHOICES
 from .core.errors import InputError, NSTError, StopRequested
 from .core.optimize import COLOR_CHOICES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, StylizeSettings
+from .core.precision import DTYPE_CHOICES
+from .core.rotation import ROTATION_MODES
 from .core.style import MIX_MODES
 from .core.vgg import POOLING_CHOICES
+from .search_cli import add_search_arguments, refuse_existing_outputs, run_search, search_settings_from_args
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -35,41 +40,62 @@ def _add_weights_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="never download the weights; fail with where to put them")
 
 
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    """Inputs and loss settings that stylize and search-rotation share."""
+    parser.add_argument("--content", required=True, metavar="IMAGE", help="the picture to repaint")
+    parser.add_argument("--style", required=True, action="append", metavar="IMAGE", help="a style image; repeat to mix")
+    parser.add_argument("--style-weights", metavar="W,...", help="mixing weights, one per --style (normalised to sum 1)")
+    parser.add_argument("--mix", choices=MIX_MODES, default="gram", help="blend Gram matrices or feature maps (default gram)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--size", type=int, default=512, help="longest side of the result in px (default 512)")
+    size.add_argument("--exact", metavar="WxH", help="exact result size, e.g. 256x256 (ignores the aspect ratio)")
+    parser.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the result (default 1)")
+    parser.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="default lbfgs")
+    parser.add_argument("--lr", type=float, help="learning rate (default 1.0 for lbfgs, 0.02 for adam)")
+    parser.add_argument("--content-weight", type=float, default=1.0, help="default 1")
+    parser.add_argument("--style-weight", type=float, default=1e6, help="default 1e6")
+    parser.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing (default 0)")
+    parser.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS), metavar="L,...")
+    parser.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), metavar="L,...")
+    parser.add_argument("--style-layer-weights", metavar="W,...", help="one per style layer (default 1 each)")
+    parser.add_argument("--init", default="content", metavar="content|noise|style|PATH", help="starting image")
+    parser.add_argument("--seed", type=int, default=0, help="seed for noise init and the search (same seed, same device: same output)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda, then mps, then cpu")
+    parser.add_argument("--pooling", choices=POOLING_CHOICES, default="max", help="VGG pooling (default max)")
+    parser.add_argument("--preserve-color", choices=COLOR_CHOICES, default="none", help="keep the content's colours")
+    parser.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, default="auto", help="VGG's arithmetic (default auto: bf16 on CUDA GPUs that have it, else fp32)"
+    )
+    parser.add_argument(
+        "--scales", default="off", metavar="auto|off|PX,...", help="coarse-to-fine: auto, off or the coarser sizes, e.g. 128,256 (default off)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    _add_weights_args(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer with VGG19 (Gatys et al.).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("stylize", help="paint a content image in the style of one or more style images")
-    run.add_argument("--content", required=True, metavar="IMAGE", help="the picture to repaint")
-    run.add_argument("--style", required=True, action="append", metavar="IMAGE", help="a style image; repeat to mix")
-    run.add_argument("--style-weights", metavar="W,...", help="mixing weights, one per --style (normalised to sum 1)")
-    run.add_argument("--mix", choices=MIX_MODES, default="gram", help="blend Gram matrices or feature maps (default gram)")
+    _add_run_args(run)
     run.add_argument("--out", required=True, metavar="OUT.png", help="where to write the result")
-    size = run.add_mutually_exclusive_group()
-    size.add_argument("--size", type=int, default=512, help="longest side of the result in px (default 512)")
-    size.add_argument("--exact", metavar="WxH", help="exact result size, e.g. 256x256 (ignores the aspect ratio)")
-    run.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the result (default 1)")
-    run.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
-    run.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="default lbfgs")
-    run.add_argument("--lr", type=float, help="learning rate (default 1.0 for lbfgs, 0.02 for adam)")
-    run.add_argument("--content-weight", type=float, default=1.0, help="default 1")
-    run.add_argument("--style-weight", type=float, default=1e6, help="default 1e6")
-    run.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing (default 0)")
-    run.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS), metavar="L,...")
-    run.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), metavar="L,...")
-    run.add_argument("--style-layer-weights", metavar="W,...", help="one per style layer (default 1 each)")
-    run.add_argument("--init", default="content", metavar="content|noise|style|PATH", help="starting image")
-    run.add_argument("--seed", type=int, default=0, help="seed for noise init (same seed, same device: same output)")
-    run.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default auto: cuda, then mps, then cpu")
-    run.add_argument("--pooling", choices=POOLING_CHOICES, default="max", help="VGG pooling (default max)")
-    run.add_argument("--preserve-color", choices=COLOR_CHOICES, default="none", help="keep the content's colours")
     run.add_argument("--metrics", metavar="OUT.json", help="write run metrics (losses, timings, settings) as JSON")
-    run.add_argument("--overwrite", action="store_true", help="replace --out/--metrics if they exist")
-    _add_weights_args(run)
+    run.add_argument("--plot", metavar="LOSS.png", help="write a chart of the content, style, TV and total loss per step")
+    run.add_argument("--rotate", metavar="ANGLE[:W],...", help="fuse rotated styles, e.g. 60:0.5,150:0.5 (degrees, CCW)")
+    run.add_argument("--rotation-weight", type=float, metavar="RHO", help="share of the rotated styles, 0..1 (default 1)")
+    run.add_argument("--rotation-mode", choices=ROTATION_MODES, help="turn the style image, or DFR's feature operation as published (90/180/270)")
+
+    search = commands.add_parser("search-rotation", help="search the style rotations that suit a content image (DE)")
+    _add_run_args(search)
+    add_search_arguments(search)
 
     weights = commands.add_parser("weights", help="show where VGG19 weights are looked for, or download them")
     weights.add_argument("--download", action="store_true", help="download torchvision's VGG19 if none is found")
     _add_weights_args(weights)
+    inspect_cli.add_parser(commands)
+    client.add_parser(commands)
     return parser
 
 
@@ -108,6 +134,8 @@ def _settings_from_args(args: argparse.Namespace) -> StylizeSettings:
         init=init,
         seed=args.seed,
         preserve_color=args.preserve_color,
+        dtype=args.dtype,
+        scales=args.scales,
     )
 
 
@@ -116,25 +144,63 @@ def _refuse_existing(path: str | None, what: str, overwrite: bool) -> None:
         raise InputError(f"{what}: {path} already exists; pass --overwrite to replace it or choose another name")
 
 
-def cmd_stylize(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .core.devices import resolve_device
-    from .core.files import write_atomic
-    from .core.images import load_image, save_image
-    from .core.optimize import stylize
+def _load_inputs(args: argparse.Namespace):
+    """The content, the style recipe (without rotation) and the init image (or None) the arguments name."""
+    from .core.images import load_image
     from .core.style import StyleSpec
 
-    _refuse_existing(args.out, "out", args.overwrite)
-    _refuse_existing(args.metrics, "metrics", args.overwrite)
-    settings = _settings_from_args(args)
-    settings.validate()
     content = load_image(args.content, "content")
     styles = [load_image(path, f"style {i + 1} ({path})") for i, path in enumerate(args.style)]
     weights = _float_list(args.style_weights, "style weights") if args.style_weights else []
     spec = StyleSpec(images=styles, weights=weights, mode=args.mix, scale=args.style_scale)
     init_image = None if args.init in ("content", "noise", "style") else load_image(args.init, "init")
+    return content, spec, init_image
+
+
+def _rotation_from_args(args: argparse.Namespace):
+    """--rotate, --rotation-weight, --rotation-mode -> RotationSpec, or None without --rotate."""
+    from .core.rotation import RotationSpec, parse_angle_weights
+
+    if not args.rotate:
+        for flag, value in (("--rotation-weight", args.rotation_weight), ("--rotation-mode", args.rotation_mode)):
+            if value is not None:
+                raise InputError(f"{flag}: has no effect without --rotate ANGLE[:WEIGHT],...; add --rotate or drop it")
+        return None
+    angles, weights = parse_angle_weights(args.rotate)
+    rho = 1.0 if args.rotation_weight is None else args.rotation_weight
+    return RotationSpec(angles=angles, weights=weights, rho=rho, mode=args.rotation_mode or "image")
+
+
+def _write_plot(history: list[dict], path: str, overwrite: bool) -> None:
+    import io
+
+    from .core.files import write_atomic
+    from .core.plot import plot_losses
+
+    buffer = io.BytesIO()
+    plot_losses(history, size=(768, 480)).save(buffer, format="PNG")
+    write_atomic(path, buffer.getvalue(), overwrite=overwrite, what="plot")
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .core.allocator import tune_allocator
+    from .core.devices import resolve_device
+    from .core.files import write_atomic
+    from .core.images import save_image
+    from .core.optimize import stylize
+
+    _refuse_existing(args.out, "out", args.overwrite)
+    _refuse_existing(args.metrics, "metrics", args.overwrite)
+    _refuse_existing(args.plot, "plot", args.overwrite)
+    settings = _settings_from_args(args)
+    settings.validate()
+    rotation = _rotation_from_args(args)
+    content, spec, init_image = _load_inputs(args)
+    spec = spec.with_rotation(rotation)
     device = resolve_device(args.device)
+    tune_allocator()  # this process only runs the job: keep activations' pages mapped between steps
     model = _load_model(args, args.pooling)
 
     bar = tqdm(total=settings.steps, desc="stylize", unit="step", disable=None, leave=False)
@@ -152,6 +218,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     metrics = result.metrics
     if args.metrics:
         write_atomic(args.metrics, (metrics.to_json() + "\n").encode(), overwrite=args.overwrite, what="metrics")
+    if args.plot:
+        _write_plot(metrics.history, args.plot, args.overwrite)
     print(args.out)
     height, width = metrics.size
     print(
@@ -159,6 +227,20 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         f"{width}x{height}, loss {metrics.history[0]['total']:.4g} -> {metrics.final['total']:.4g}"
     )
     return 0
+
+
+def cmd_search_rotation(args: argparse.Namespace) -> int:
+    from .core.devices import resolve_device
+
+    settings = _settings_from_args(args)
+    settings.validate()
+    search = search_settings_from_args(args)
+    search.validate()
+    refuse_existing_outputs(args, search)
+    content, spec, init_image = _load_inputs(args)
+    device = resolve_device(args.device)
+    model = _load_model(args, args.pooling)
+    return run_search(args, model, content, spec, settings, search, device, init_image)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -179,7 +261,13 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "weights": cmd_weights}
+COMMANDS = {
+    "stylize": cmd_stylize,
+    "search-rotation": cmd_search_rotation,
+    "weights": cmd_weights,
+    "inspect": lambda args: inspect_cli.run(args, _load_model),
+    "run-workflow": client.cmd_run_workflow,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,12 @@ from pathlib import Path
 from .errors import InputError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False, what: str = "out") -> Path:
     """Write `data` to a temporary file beside `path`, then move it into place.
 
@@ -23,6 +29,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False, 
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual mode
         if overwrite:
             os.replace(tmp_name, path)
         else:

@@ -22,6 +22,8 @@ from .files import write_atomic
 # The smallest side VGG19 can look at down to pool4 with a 2x2 map left.
 MIN_SIDE = 32
 MAX_SIDE = 8192
+# Smaller inputs hold no texture or content worth transferring.
+MIN_INPUT_SIDE = 16
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -86,6 +88,17 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = F
     buffer = io.BytesIO()
     tensor_to_pil(image).save(buffer, format=fmt)
     return write_atomic(path, buffer.getvalue(), overwrite=overwrite, what="out")
+
+
+def check_image(image: torch.Tensor, what: str) -> None:
+    """Refuse a tensor that is not one finite RGB picture of a usable size."""
+    if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise InputError(f"{what}: expected one RGB image [1, 3, H, W], got shape {tuple(image.shape)}")
+    height, width = image.shape[-2:]
+    if min(height, width) < MIN_INPUT_SIDE:
+        raise InputError(f"{what}: the image is {width}x{height} px; use one at least {MIN_INPUT_SIDE} px on each side")
+    if not torch.isfinite(image).all():
+        raise InputError(f"{what}: the image has NaN or infinite pixel values")
 
 
 def parse_exact_size(text: str) -> tuple[int, int]:

@@ -32,6 +32,8 @@ class RunMetrics:
     final: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    # Coarse-to-fine runs: per scale its size [H, W], steps, first step and seconds (one entry when off).
+    scales: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

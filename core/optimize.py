@@ -11,14 +11,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from .errors import InputError, NonFiniteLossError, OutOfMemoryError, StopRequested
-from .images import check_side, fit_size, keep_luminance_only, match_color, resize
+from .images import check_image, check_side, fit_size, keep_luminance_only, match_color, resize
 from .losses import tv_loss, weighted_content_loss, weighted_style_loss
+from .memory import check_fits
 from .metrics import LossRecord, RunMetrics
+from .precision import DTYPE_CHOICES, FP16_LOSS_SCALE, autocast_dtype, dtype_name, prefers_channels_last
+from .scales import ScalesSetting, parse_scales, scale_ladder, split_steps
 from .style import StyleSpec, compute_style_targets
 from .vgg import FeatureExtractor, VGGModel, parse_layers
 
@@ -50,6 +53,8 @@ class StylizeSettings:
     seed: int = 0
     preserve_color: str = "none"
     history_every: int = 0  # 0: about 50 points over the run
+    dtype: str = "auto"  # auto | fp32 | bf16 | fp16, see precision.py
+    scales: ScalesSetting = "off"  # auto | off | longest sides of the coarser scales, see scales.py
 
     def validate(self) -> None:
         """Refuse values that cannot give a meaningful run, naming the setting."""
@@ -85,6 +90,9 @@ class StylizeSettings:
             raise InputError(f"init: {self.init!r} is not one of {', '.join(INIT_CHOICES)} (or give an init image)")
         if self.preserve_color not in COLOR_CHOICES:
             raise InputError(f"preserve color: {self.preserve_color!r} is not one of {', '.join(COLOR_CHOICES)}")
+        if self.dtype not in DTYPE_CHOICES:
+            raise InputError(f"dtype: {self.dtype!r} is not one of {', '.join(DTYPE_CHOICES)}")
+        parse_scales(self.scales)
 
     @property
     def learning_rate(self) -> float:
@@ -173,6 +181,9 @@ def optimize_pixels(
     on_step: Callable[[StepInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     history_every: int = 0,
+    first_step: int = 0,
+    total_steps: int | None = None,
+    backward_scale: float = 1.0,
 ) -> OptimizationResult:
     """Optimise the pixels of `init` ([B, 3, H, W]) to lower the objective.
 
@@ -180,8 +191,16 @@ def optimize_pixels(
     stops the run at once with NonFiniteLossError; `should_stop` returning
     True raises StopRequested. L-BFGS makes one iteration per step, so its
     step count equals its number of loss evaluations.
+
+    first_step / total_steps: where these steps sit in a longer run (the
+    scales of a coarse-to-fine run), so that step numbers in the history,
+    `on_step` and error messages count over the whole run. backward_scale:
+    the backward pass runs on the loss normalised to start at this value
+    and the gradient is scaled back, so that fp16 gradients do not flush to
+    zero (precision.FP16_LOSS_SCALE); 1 leaves the gradient untouched.
     """
-    every = history_every or max(1, steps // 50)
+    total_steps = steps if total_steps is None else total_steps
+    every = history_every or max(1, total_steps // 50)
     image = init.detach().clone().contiguous().requires_grad_(True)
     if optimizer == "lbfgs":
         opt: torch.optim.Optimizer = torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=50)
@@ -197,12 +216,17 @@ def optimize_pixels(
         opt.zero_grad(set_to_none=True)
         terms = objective(image)
         total = terms["total"].sum()
+        if not loss_scale:
+            first = total.detach()
+            loss_scale.append(1.0 / first if torch.isfinite(first) and first > 0 else torch.ones_like(first))
         if optimizer == "lbfgs":
-            if not loss_scale:
-                first = total.detach()
-                loss_scale.append(1.0 / first if torch.isfinite(first) and first > 0 else torch.ones_like(first))
             total = total * loss_scale[0]
-        total.backward()
+        if backward_scale == 1.0:
+            total.backward()
+        else:
+            boost = backward_scale * (1.0 if optimizer == "lbfgs" else loss_scale[0])
+            (total * boost).backward()
+            image.grad.div_(boost)
         last.clear()
         last.update({k: v.detach() for k, v in terms.items()})
         return total
@@ -211,9 +235,9 @@ def optimize_pixels(
         return image.detach()[:1].float().cpu().clone()
 
     started = time.perf_counter()
-    for step in range(steps):
+    for step in range(first_step, first_step + steps):
         if should_stop is not None and should_stop():
-            raise StopRequested(f"stopped at step {step} of {steps}")
+            raise StopRequested(f"stopped at step {step} of {total_steps}")
         if optimizer == "lbfgs":
             opt.step(closure)
         else:
@@ -229,10 +253,10 @@ def optimize_pixels(
         with torch.no_grad():
             image.clamp_(0, 1)
         if on_step is not None:
-            on_step(StepInfo(step=step + 1, total=steps, losses=record, preview=preview))
+            on_step(StepInfo(step=step + 1, total=total_steps, losses=record, preview=preview))
     with torch.no_grad():
         final = {k: v.detach() for k, v in objective(image).items()}
-    history.append(_record(steps, final))
+    history.append(_record(first_step + steps, final))
     return OptimizationResult(
         image=image.detach(), history=history, final=final, seconds=time.perf_counter() - started, steps_done=steps
     )
@@ -268,6 +292,46 @@ def _initial_image(
     if settings.init == "style":
         return resize(style.images[0].float(), size)
     return content.clone()
+
+
+def build_objective(
+    extractor: FeatureExtractor, content: torch.Tensor, style: StyleSpec, settings: StylizeSettings, device: torch.device
+) -> Objective:
+    """The loss of `settings` for images the size of `content`, with its targets computed once, here.
+
+    `content` is the content image already at the working size; the style
+    targets are made for that size too (style.scale is relative to it).
+    """
+    content_layers = parse_layers(settings.content_layers, "content layers")
+    style_weights = settings.style_weights_by_layer()
+    with torch.no_grad():
+        found = extractor(content.to(device))
+        content_targets = {layer: found[layer].detach() for layer in content_layers}
+        del found
+    style_targets = compute_style_targets(extractor, style, list(style_weights), tuple(content.shape[-2:]), device)
+    return Objective(
+        extractor=extractor,
+        content_targets=content_targets,
+        style_targets=style_targets,
+        content_layer_weights={layer: 1.0 for layer in content_layers},
+        style_layer_weights=style_weights,
+        content_weight=float(settings.content_weight),
+        style_weight=float(settings.style_weight),
+        tv_weight=float(settings.tv_weight),
+    )
+
+
+def _previews_at(
+    on_step: Callable[[StepInfo], None] | None, output_hw: tuple[int, int]
+) -> Callable[[StepInfo], None] | None:
+    """`on_step` whose previews are upsampled to the result's size, so a coarse scale looks like the run's image."""
+    if on_step is None:
+        return None
+
+    def forward(info: StepInfo) -> None:
+        on_step(replace(info, preview=lambda: resize(info.preview(), output_hw)))
+
+    return forward
 
 
 def stylize(
@@ -316,47 +380,47 @@ def _run(
     on_step: Callable[[StepInfo], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> StylizeResult:
-    if content.dim() != 4 or content.shape[0] != 1 or content.shape[1] != 3:
-        raise InputError(f"content: expected one RGB image [1, 3, H, W], got shape {tuple(content.shape)}")
+    check_image(content, "content")
+    for index, image in enumerate(style.images):
+        check_image(image, f"style {index + 1}")
+    if init_image is not None:
+        check_image(init_image, "init image")
     output_hw = settings.output_hw(tuple(content.shape[-2:]))
-    content = resize(content.float(), output_hw)
-    if settings.preserve_color == "histogram":
-        style = StyleSpec(
-            images=[match_color(image, content) for image in style.images],
-            weights=style.weights,
-            mode=style.mode,
-            scale=style.scale,
-        )
     content_layers = parse_layers(settings.content_layers, "content layers")
     style_weights = settings.style_weights_by_layer()
-    extractor = model.extractor(list(dict.fromkeys([*content_layers, *style_weights])), device)
-    with torch.no_grad():
-        content_features = extractor(content.to(device))
-        content_targets = {layer: content_features[layer].detach() for layer in content_layers}
-        del content_features
-    style_targets = compute_style_targets(extractor, style, list(style_weights), output_hw, device)
-    objective = Objective(
-        extractor=extractor,
-        content_targets=content_targets,
-        style_targets=style_targets,
-        content_layer_weights={layer: 1.0 for layer in content_layers},
-        style_layer_weights=style_weights,
-        content_weight=float(settings.content_weight),
-        style_weight=float(settings.style_weight),
-        tv_weight=float(settings.tv_weight),
-    )
-    init = _initial_image(settings, content, style, init_image).to(device)
-    run = optimize_pixels(
-        objective,
-        init,
-        settings.steps,
-        optimizer=settings.optimizer,
-        lr=settings.learning_rate,
-        on_step=on_step,
-        should_stop=should_stop,
-        history_every=settings.history_every,
-    )
-    image = run.image.float().cpu()
+    check_fits(*output_hw, list(dict.fromkeys([*content_layers, *style_weights])), settings.optimizer, device)
+    content = resize(content.float(), output_hw)
+    if settings.preserve_color == "histogram":
+        style = replace(style, images=[match_color(image, content) for image in style.images])
+    precision = autocast_dtype(settings.dtype, device)
+    channels_last = prefers_channels_last(device, precision)
+    extractor = model.extractor(list(dict.fromkeys([*content_layers, *style_weights])), device, channels_last, precision)
+    ladder = scale_ladder(output_hw, settings.scales)
+    plan = [(hw, steps) for hw, steps in zip(ladder, split_steps(ladder, settings.steps)) if steps > 0]
+    # Each scale starts from the previous one's result upsampled; the first from the chosen init.
+    image = _initial_image(settings, resize(content, plan[0][0]), style, init_image)
+    history: list[LossRecord] = []
+    scales: list[dict[str, object]] = []
+    done, seconds = 0, 0.0
+    for index, (hw, steps) in enumerate(plan):
+        run = optimize_pixels(
+            build_objective(extractor, resize(content, hw), style, settings, device),
+            resize(image, hw).to(device),
+            steps,
+            optimizer=settings.optimizer,
+            lr=settings.learning_rate,
+            on_step=on_step if hw == output_hw else _previews_at(on_step, output_hw),
+            should_stop=should_stop,
+            history_every=settings.history_every,
+            first_step=done,
+            total_steps=settings.steps,
+            backward_scale=FP16_LOSS_SCALE if precision == torch.float16 else 1.0,
+        )
+        # A coarse scale's closing record would repeat the step the next scale starts with.
+        history += run.history if index == len(plan) - 1 else run.history[:-1]
+        scales.append({"size": list(hw), "steps": steps, "first_step": done, "seconds": run.seconds})
+        image, done, seconds = run.image, done + steps, seconds + run.seconds
+    image = image.float().cpu()
     if settings.preserve_color == "luminance":
         image = keep_luminance_only(image, content)
     final = _record(settings.steps, run.final)
@@ -369,18 +433,23 @@ def _run(
         style_mix_weights=list(style.weights),
         style_mix_mode=style.mode,
         style_scale=style.scale,
+        style_rotation=asdict(style.rotation) if style.rotation is not None else None,
         pooling=model.pooling,
         weights_file=model.source,
         init=settings.init if init_image is None else "image",
         device=str(device),
+        scales=parse_scales(settings.scales),
+        compute_dtype=dtype_name(precision),
+        channels_last=channels_last,
     )
     metrics = RunMetrics(
-        steps=run.steps_done,
-        seconds_per_step=run.seconds / max(1, run.steps_done),
+        steps=done,
+        seconds_per_step=seconds / max(1, done),
         device=str(device),
         size=list(output_hw),
         final={k: getattr(final, k) for k in ("content", "style", "tv", "total")},
-        history=[asdict(record) for record in run.history],
+        history=[asdict(record) for record in history],
         params=params,
+        scales=scales,
     )
     return StylizeResult(image=image, metrics=metrics)

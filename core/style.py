@@ -1,21 +1,23 @@
 """What a style is (a recipe) and the Gram targets it turns into.
 
-A `StyleSpec` holds the style images and how to blend them; it becomes
-per-layer Gram targets only once the layers and the output size are known,
-computed once without gradients and reused for every step of a run.
+A `StyleSpec` holds the style images, how to blend them and which rotations
+to fuse in; it becomes per-layer Gram targets only once the layers and the
+output size are known, computed once without gradients and reused for every
+step of a run.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from .errors import InputError
 from .images import MIN_SIDE, resize
 from .losses import gram_matrix
+from .rotation import RotationSpec, dfr_rotate_features, rotate_style_image, size_for_rotation
 from .vgg import FeatureExtractor
 
 MIX_MODES = ("gram", "feature")
@@ -23,15 +25,17 @@ MAX_STYLE_SCALE = 4.0
 MIN_STYLE_SCALE = 0.1
 
 
-def normalize_weights(weights: Sequence[float], count: int, what: str = "style weights") -> list[float]:
-    """Check mixing weights and scale them to sum to 1.
+def normalize_weights(
+    weights: Sequence[float], count: int, what: str = "style weights", per: str = "style image"
+) -> list[float]:
+    """Check mixing weights (one per `per`) and scale them to sum to 1.
 
     Negative, NaN, infinite or all-zero weights have no meaning as a mix and
     are refused rather than silently fixed.
     """
     values = [float(w) for w in weights]
     if len(values) != count:
-        raise InputError(f"{what}: {len(values)} weight(s) given for {count} style image(s); give one per style")
+        raise InputError(f"{what}: {len(values)} weight(s) given for {count} {per}(s); give one per {per}")
     if any(math.isnan(v) or math.isinf(v) for v in values):
         raise InputError(f"{what}: {values} contains NaN or infinity; use finite numbers such as 0.25,0.75")
     if any(v < 0 for v in values):
@@ -44,18 +48,21 @@ def normalize_weights(weights: Sequence[float], count: int, what: str = "style w
 
 @dataclass
 class StyleSpec:
-    """The recipe for a style target: images, mix weights, mix mode, scale.
+    """The recipe for a style target: images, mix weights, mix mode, scale, rotations.
 
     images: [1, 3, H, W] tensors in [0, 1] (any sizes). weights: one per image,
     normalised to sum 1 on creation. mode: 'gram' blends each style's Gram
     matrices; 'feature' resizes the styles to one size, blends their feature
     maps, then takes the Gram. scale: style size relative to the output.
+    rotation: rotated views fused into the target of every style of the mix
+    (see compute_style_targets); None for the style as it is.
     """
 
     images: list[torch.Tensor]
     weights: list[float] = field(default_factory=list)
     mode: str = "gram"
     scale: float = 1.0
+    rotation: RotationSpec | None = None
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -70,6 +77,12 @@ class StyleSpec:
             raise InputError(f"mix: {self.mode!r} is not one of {', '.join(MIX_MODES)}")
         if not (MIN_STYLE_SCALE <= float(self.scale) <= MAX_STYLE_SCALE) or math.isnan(float(self.scale)):
             raise InputError(f"style scale: {self.scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}")
+        if self.rotation is not None and not isinstance(self.rotation, RotationSpec):
+            raise InputError(f"style rotation: expected a RotationSpec or None, got {type(self.rotation).__name__}")
+
+    def with_rotation(self, rotation: RotationSpec | None) -> "StyleSpec":
+        """A copy of this recipe with `rotation` in place of its own (None: no rotation)."""
+        return replace(self, rotation=rotation)
 
 
 def style_size(image_hw: tuple[int, int], output_hw: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -84,6 +97,69 @@ def style_size(image_hw: tuple[int, int], output_hw: tuple[int, int], scale: flo
     return max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor))
 
 
+def _views(
+    extractor: FeatureExtractor,
+    image: torch.Tensor,
+    size: tuple[int, int],
+    angles: Sequence[float | None],
+    rotation_mode: str,
+    layers: Sequence[str],
+    device: torch.device,
+) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """(index, features at `layers`) of one style at its working size, seen at each angle (None: as it is).
+
+    In 'image' mode each angle turns the image before VGG (grown first if the
+    turned crop would fall under MIN_SIDE); in 'dfr' mode VGG runs once and
+    the angles act on its feature maps.
+    """
+    working = resize(image, size).to(device)
+    plain: dict[str, torch.Tensor] | None = None
+    for index, angle in enumerate(angles):
+        if angle is None or rotation_mode == "dfr":
+            if plain is None:
+                found = extractor(working)
+                plain = {layer: found[layer] for layer in layers}
+            yield index, plain if angle is None else {
+                layer: dfr_rotate_features(features, int(angle)) for layer, features in plain.items()
+            }
+        else:
+            grown = size_for_rotation(size, angle, MIN_SIDE)
+            source = working if grown == tuple(size) else resize(image, grown).to(device)
+            found = extractor(rotate_style_image(source, angle))
+            yield index, {layer: found[layer] for layer in layers}
+
+
+def _view_grams(
+    extractor: FeatureExtractor,
+    spec: StyleSpec,
+    layers: Sequence[str],
+    output_hw: tuple[int, int],
+    device: torch.device,
+    angles: Sequence[float | None],
+) -> list[dict[str, torch.Tensor]]:
+    """The mixed Gram targets of the recipe seen at each angle, one dict per angle."""
+    rotation_mode = spec.rotation.mode if spec.rotation is not None else "image"
+    if spec.mode == "feature":
+        size = (max(MIN_SIDE, round(spec.scale * output_hw[0])), max(MIN_SIDE, round(spec.scale * output_hw[1])))
+        blended: list[dict[str, torch.Tensor]] = [{} for _ in angles]
+        for image, weight in zip(spec.images, spec.weights):
+            for index, features in _views(extractor, image, size, angles, rotation_mode, layers, device):
+                for layer in layers:
+                    part = weight * features[layer].float()
+                    blended[index][layer] = part if layer not in blended[index] else blended[index][layer] + part
+        return [{layer: gram_matrix(view[layer])[0] for layer in layers} for view in blended]
+    grams: list[dict[str, torch.Tensor]] = [{} for _ in angles]
+    for image, weight in zip(spec.images, spec.weights):
+        if weight == 0:
+            continue
+        size = style_size(tuple(image.shape[-2:]), output_hw, spec.scale)
+        for index, features in _views(extractor, image, size, angles, rotation_mode, layers, device):
+            for layer in layers:
+                part = weight * gram_matrix(features[layer])[0]
+                grams[index][layer] = part if layer not in grams[index] else grams[index][layer] + part
+    return grams
+
+
 @torch.no_grad()
 def compute_style_targets(
     extractor: FeatureExtractor,
@@ -91,24 +167,28 @@ def compute_style_targets(
     layers: Sequence[str],
     output_hw: tuple[int, int],
     device: torch.device,
+    *,
+    plain: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Per-layer target Gram matrices [C, C] (fp32) for a style recipe."""
-    if spec.mode == "feature":
-        size = (max(MIN_SIDE, round(spec.scale * output_hw[0])), max(MIN_SIDE, round(spec.scale * output_hw[1])))
-        blended: dict[str, torch.Tensor] = {}
-        for image, weight in zip(spec.images, spec.weights):
-            features = extractor(resize(image, size).to(device))
-            for layer in layers:
-                part = weight * features[layer].float()
-                blended[layer] = part if layer not in blended else blended[layer] + part
-        return {layer: gram_matrix(blended[layer])[0] for layer in layers}
+    """Per-layer target Gram matrices [C, C] (fp32) for a style recipe.
+
+    With a rotation each layer's target is
+    (1 - rho) * G(mix) + rho * sum_k w_k * G(mix seen at angle k); views of
+    weight 0 are not computed. `plain`: the recipe's unrotated targets when
+    the caller has them already (the rotation search reuses them across a
+    population); they must be for the same layers, size and mix.
+    """
+    rotation = spec.rotation
+    views: list[tuple[float | None, float]] = [(None, 1.0)]
+    if rotation is not None:
+        views = [(None, 1.0 - rotation.rho)] + [(a, rotation.rho * w) for a, w in zip(rotation.angles, rotation.weights)]
+    views = [(angle, weight) for angle, weight in views if weight > 0]
+    needed = [angle for angle, _ in views if angle is not None or plain is None]
+    computed = iter(_view_grams(extractor, spec, layers, output_hw, device, needed))
     targets: dict[str, torch.Tensor] = {}
-    for image, weight in zip(spec.images, spec.weights):
-        if weight == 0:
-            continue
-        size = style_size(tuple(image.shape[-2:]), output_hw, spec.scale)
-        features = extractor(resize(image, size).to(device))
+    for angle, weight in views:
+        grams = plain if angle is None and plain is not None else next(computed)
         for layer in layers:
-            part = weight * gram_matrix(features[layer])[0]
+            part = weight * grams[layer]
             targets[layer] = part if layer not in targets else targets[layer] + part
     return targets

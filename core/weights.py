@@ -14,6 +14,7 @@ import pickle
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise WeightsError(f"weights: {path} is not a readable .safetensors file ({exc}); it may be truncated") from None
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then loads or refuses anyway
+            warnings.simplefilter("ignore", UserWarning)
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise WeightsError(
             f"weights: {path} is not a plain state dict: it holds Python objects beyond tensors, "

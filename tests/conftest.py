@@ -12,6 +12,8 @@ from nst_nodes.core.weights import load_vgg19_features
 
 from helpers import stripes
 
+pytest_plugins = ["fixtures_comfy"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 

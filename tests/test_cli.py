@@ -48,7 +48,8 @@ def _base(images, out, weights):
 
 def test_stylize_end_to_end(tmp_path, images, vgg_path):
     out, metrics = tmp_path / "res" / "out.png", tmp_path / "m.json"
-    proc = nst(*_base(images, out, vgg_path), "--metrics", str(metrics), "--optimizer", "adam", cwd=tmp_path)
+    plot = tmp_path / "loss.png"
+    proc = nst(*_base(images, out, vgg_path), "--metrics", str(metrics), "--plot", str(plot), "--optimizer", "adam", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == str(out) and len(lines) == 2 and "6 steps" in lines[1]
@@ -61,6 +62,7 @@ def test_stylize_end_to_end(tmp_path, images, vgg_path):
     assert {"step", "content", "style", "tv", "total"} <= set(data["history"][0])
     assert data["params"]["style_mix_weights"] == [0.25, 0.75] and data["params"]["optimizer"] == "adam"
     assert data["params"]["lr"] == 0.02
+    assert Image.open(plot).size == (768, 480)
 
 
 def test_exact_size_and_seed_reproducible(tmp_path, images, vgg_path):

@@ -7,7 +7,7 @@ import torch
 
 from nst_nodes.core.errors import InputError, NonFiniteLossError, StopRequested
 from nst_nodes.core.images import rgb_to_ycbcr
-from nst_nodes.core.optimize import StylizeSettings, stylize
+from nst_nodes.core.optimize import StylizeSettings, optimize_pixels, stylize
 from nst_nodes.core.style import StyleSpec
 
 from helpers import stripes
@@ -77,12 +77,35 @@ def test_callbacks_and_stop(vgg_model, small_images):
         stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=50), should_stop=stop_after_two)
 
 
-def test_nan_loss_stops_the_run(vgg_model, small_images):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_nan_loss_stops_the_run_at_once(optimizer):
+    calls = []
+
+    def objective(image):
+        calls.append(1)
+        value = (image - 0.5).pow(2).flatten(1).mean(1)
+        if len(calls) >= 4:
+            value = value * float("nan")
+        return {"content": value, "style": value * 0, "tv": value * 0, "total": value}
+
+    seen = []
+    with pytest.raises(NonFiniteLossError, match="step 3"):
+        optimize_pixels(objective, torch.rand(1, 3, 8, 8), 20, optimizer, 0.1, on_step=lambda info: seen.append(info.step))
+    assert seen == [1, 2, 3] and len(calls) == 4
+
+
+def test_nan_pixels_refused_before_the_run(vgg_model, small_images):
     content, style = small_images
     init = content.clone()
     init[..., 3, 3] = float("nan")
-    with pytest.raises(NonFiniteLossError, match="step 0"):
+    with pytest.raises(InputError, match="init image: the image has NaN"):
         stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=5), init_image=init)
+
+
+def test_tiny_images_refused(vgg_model, small_images):
+    content, style = small_images
+    with pytest.raises(InputError, match="style 1: the image is 1x1 px"):
+        stylize(vgg_model, content, StyleSpec([torch.rand(1, 3, 1, 1)]), StylizeSettings(**FAST, steps=1))
 
 
 def test_init_choices(vgg_model, small_images):

@@ -37,3 +37,13 @@ def test_every_stylize_flag_in_the_knob_table():
     flags = {opt for action in stylize._actions for opt in action.option_strings if opt.startswith("--")} - {"--help"}
     missing = [flag for flag in sorted(flags) if f"`{flag}" not in README]
     assert missing == []
+
+
+def test_comfyui_requirements_match_the_package_without_torch():
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    lines = (REPO / "requirements.txt").read_text().splitlines()
+    listed = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert sorted(listed) == sorted(d for d in declared if not d.startswith(("torch", "torchvision")))
+    assert not any(line.lower().startswith("torch") for line in listed)

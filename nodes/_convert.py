@@ -1,0 +1,107 @@
+"""Conversions between ComfyUI's values and the engine's, with no ComfyUI import.
+
+ComfyUI's IMAGE is a float tensor [B, H, W, C] in [0, 1], created under
+`torch.inference_mode()` and shared with other nodes; the engine wants
+separate [1, 3, H, W] images it may use with autograd. Every conversion
+therefore copies (outside inference mode), so no node ever changes a tensor
+ComfyUI handed it and the copies can take part in gradient computation.
+Text inputs (lists of numbers, layer names) are parsed here with messages
+that name the node input at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+
+from ..core.errors import InputError
+from ..core.images import pil_to_tensor, tensor_to_pil
+
+
+def _check_image(image: torch.Tensor, what: str) -> None:
+    if not isinstance(image, torch.Tensor) or image.dim() != 4:
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise InputError(f"{what}: expected an IMAGE batch [B, H, W, C], got {shape}")
+    if image.shape[0] < 1 or image.shape[-1] not in (1, 3, 4):
+        raise InputError(f"{what}: expected 1, 3 or 4 channels in an IMAGE [B, H, W, C], got shape {tuple(image.shape)}")
+
+
+def image_to_list(image: torch.Tensor, what: str) -> list[torch.Tensor]:
+    """An IMAGE batch -> one fresh [1, 3, H, W] float32 CPU tensor per item.
+
+    Alpha is dropped (ComfyUI keeps masks separately) and greyscale is
+    repeated to three channels.
+    """
+    _check_image(image, what)
+    with torch.inference_mode(False):
+        items = []
+        for index in range(image.shape[0]):
+            item = image[index : index + 1].detach().to("cpu", torch.float32).clone()
+            item = item[..., :3] if item.shape[-1] >= 3 else item.repeat(1, 1, 1, 3)
+            items.append(item.permute(0, 3, 1, 2).contiguous().clamp_(0, 1))
+    return items
+
+
+def image_to_single(image: torch.Tensor, what: str) -> torch.Tensor:
+    """An IMAGE that must hold exactly one picture -> [1, 3, H, W]."""
+    items = image_to_list(image, what)
+    if len(items) != 1:
+        raise InputError(
+            f"{what}: got a batch of {len(items)} images; connect a single image here (e.g. pick one from the batch)"
+        )
+    return items[0]
+
+
+def list_to_image(images: Sequence[torch.Tensor], device: torch.device | str = "cpu") -> torch.Tensor:
+    """[1, 3, H, W] tensors of one size -> an IMAGE batch [B, H, W, 3] on `device`."""
+    batch = torch.cat([image.detach().float().cpu() for image in images], dim=0)
+    return batch.clamp(0, 1).permute(0, 2, 3, 1).contiguous().to(device)
+
+
+def pil_to_image(picture: Image.Image) -> torch.Tensor:
+    """A PIL image -> IMAGE [1, H, W, 3]."""
+    return list_to_image([pil_to_tensor(picture)])
+
+
+def preview_picture(image: torch.Tensor) -> Image.Image:
+    """[1, 3, H, W] -> PIL, for ComfyUI's live preview."""
+    return tensor_to_pil(image)
+
+
+def parse_numbers(text: str, what: str, allow_empty: bool = False) -> list[float]:
+    """'0.25, 0.75' -> [0.25, 0.75]; NaN and infinity are refused."""
+    parts = [part.strip() for part in str(text).replace(";", ",").split(",")]
+    parts = [part for part in parts if part]
+    if not parts:
+        if allow_empty:
+            return []
+        raise InputError(f"{what}: no number given; write comma-separated numbers such as 0, 90")
+    values = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise InputError(f"{what}: {part!r} is not a number; write comma-separated numbers such as 0, 90") from None
+        if not math.isfinite(value):
+            raise InputError(f"{what}: {part!r} is not a finite number")
+        values.append(value)
+    return values
+
+
+def parse_names(text: str, what: str) -> list[str]:
+    """'relu1_1, relu2_1' -> ['relu1_1', 'relu2_1'] (checked against VGG19 later, by the engine)."""
+    names = [part.strip() for part in str(text).split(",") if part.strip()]
+    if not names:
+        raise InputError(f"{what}: no layer given; use names like relu4_2")
+    return names
+
+
+def check_weight(value: float, what: str) -> float:
+    """A single mixing weight: finite and >= 0."""
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"{what}: {value} must be a finite number >= 0")
+    return value

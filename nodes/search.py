@@ -1,0 +1,245 @@
+"""Rotation DE Search (NST): Differential Evolution over a style's rotations, scored by small proxy runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import torch
+from comfy_api.latest import io
+
+from ..core.errors import InputError
+from ..core.images import MAX_SIDE, MIN_SIDE
+from ..core.optimize import StylizeSettings
+from ..core.search import OBJECTIVES, GenerationInfo, SearchResult, SearchSettings, search_rotation
+from ..core.style import StyleSpec
+from ..core.vgg import VGGModel
+from . import _comfy
+from ._convert import image_to_single, list_to_image
+from ._types import CATEGORY, LOSS, STYLE, VGG
+from .optimize import check_model_inputs
+
+log = logging.getLogger(__name__)
+
+SEED_MAX = 0xFFFF_FFFF
+MAX_ROTATIONS = 8
+MAX_TOP_K = 16
+
+
+def search_settings(
+    rotations: int,
+    objective: str,
+    angle_min: float,
+    angle_max: float,
+    popsize: int,
+    generations: int,
+    proxy_size: int,
+    proxy_steps: int,
+    top_k: int,
+    seed: int,
+    search_rotation_weight: bool,
+    rotation_weight: float,
+    search_fusion_weights: bool,
+    search_mix_weights: bool,
+    min_separation: float,
+    epsilon: float,
+) -> SearchSettings:
+    """SearchSettings from the node's inputs; the cross-input checks name both inputs."""
+    if float(angle_min) >= float(angle_max):
+        raise InputError(
+            f"angle_min, angle_max: the bounds are reversed or empty ({angle_min:g} >= {angle_max:g}); "
+            "angle_min must be below angle_max, e.g. 0 and 360"
+        )
+    if objective not in OBJECTIVES:
+        raise InputError(f"objective: {objective!r} is not one of {', '.join(OBJECTIVES)}")
+    settings = SearchSettings(
+        rotations=int(rotations),
+        objective=objective,
+        angle_range=(float(angle_min), float(angle_max)),
+        search_rotation_weight=bool(search_rotation_weight),
+        search_fusion_weights=bool(search_fusion_weights),
+        search_mix_weights=bool(search_mix_weights),
+        popsize=int(popsize),
+        generations=int(generations),
+        proxy_size=int(proxy_size),
+        proxy_steps=int(proxy_steps),
+        top_k=int(top_k),
+        min_separation=float(min_separation),
+        epsilon=float(epsilon),
+        seed=int(seed),
+        rotation_weight=float(rotation_weight),
+    )
+    settings.validate()
+    return settings
+
+
+def report_json(result: SearchResult, settings: SearchSettings) -> str:
+    """The engine's report plus the settings that produced it, so a report can be rerun."""
+    report = result.to_report()
+    report["settings"] = dataclasses.asdict(settings)
+    return json.dumps(report, indent=2)
+
+
+class RotationDESearch(io.ComfyNode):
+    """Finds the rotations of a style that suit a content image, for Optimize to render in full."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="NST_RotationDESearch",
+            display_name="Rotation DE Search (NST)",
+            category=CATEGORY,
+            description=(
+                "Searches K rotation angles of the style (and optionally rho, fusion and mix weights) with "
+                "Differential Evolution. Each candidate is scored by a short batched proxy run at a small "
+                "size. Feed `style` (the best) or `top_k_styles` (one full render each) into Optimize (NST)."
+            ),
+            inputs=[
+                VGG.Input("vgg", tooltip="The network from Load VGG19 (NST)."),
+                io.Image.Input("content", tooltip="The content picture the rotations are chosen for (one image)."),
+                STYLE.Input("style", tooltip="The style whose rotations are searched; any rotation it carries is replaced."),
+                io.Int.Input(
+                    "rotations",
+                    default=1,
+                    min=1,
+                    max=MAX_ROTATIONS,
+                    tooltip="K: how many rotated views are fused into the style target.",
+                ),
+                io.Combo.Input(
+                    "objective",
+                    options=list(OBJECTIVES),
+                    default="fit",
+                    tooltip=(
+                        "fit: the rotations this content takes most easily (lowest proxy loss). diverse: results "
+                        "that differ most from the unrotated style's, within epsilon more style loss."
+                    ),
+                ),
+                io.Float.Input(
+                    "angle_min", default=0.0, min=-360.0, max=360.0, step=1.0,
+                    tooltip="Lower bound of the searched angles, in degrees.",
+                ),  # fmt: skip
+                io.Float.Input(
+                    "angle_max", default=360.0, min=-360.0, max=360.0, step=1.0,
+                    tooltip="Upper bound of the searched angles, in degrees; must be above angle_min.",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "popsize", default=8, min=4, max=100,
+                    tooltip="DE population per searched parameter: a generation is one proxy batch of popsize x parameters (at least 5).",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "generations", default=10, min=1, max=1000,
+                    tooltip="Most DE generations; the search stops earlier once the population agrees.",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "proxy_size", default=96, min=MIN_SIDE, max=MAX_SIDE, step=8,
+                    tooltip="Longest side of the proxy images in px; small keeps the search fast.",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "proxy_steps", default=10, min=1, max=1000,
+                    tooltip="Adam steps of each proxy run; more scores candidates more faithfully, and slower.",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "top_k", default=2, min=1, max=MAX_TOP_K,
+                    tooltip="How many distinct good candidates to keep (previews, report, top_k_styles).",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "seed", default=0, min=0, max=SEED_MAX, control_after_generate=True,
+                    tooltip="Seed of the DE population; the same seed, settings and device give the same search.",
+                ),  # fmt: skip
+                io.Boolean.Input(
+                    "search_rotation_weight", default=False,
+                    tooltip="Also search rho in [0, 1] (how much of the target is rotated); off uses rotation_weight.",
+                ),  # fmt: skip
+                io.Float.Input(
+                    "rotation_weight", default=1.0, min=0.0, max=1.0, step=0.05,
+                    tooltip="rho when it is not searched: 0 is the plain style, 1 only the rotated views.",
+                ),  # fmt: skip
+                io.Boolean.Input(
+                    "search_fusion_weights", default=False,
+                    tooltip="Also search one fusion weight per angle (when K > 1); off weighs the angles equally.",
+                ),  # fmt: skip
+                io.Boolean.Input(
+                    "search_mix_weights", default=False,
+                    tooltip="Also search the style-mix weights (when the style mixes several images).",
+                ),  # fmt: skip
+                io.Float.Input(
+                    "min_separation", default=15.0, min=0.0, max=180.0, step=1.0,
+                    tooltip="Least angle difference (degrees) between two kept candidates, so top-k are not near-copies.",
+                ),  # fmt: skip
+                io.Float.Input(
+                    "epsilon", default=0.1, min=0.0, max=10.0, step=0.01,
+                    tooltip="diverse objective only: how much more style loss than the unrotated style is allowed (0.1 = 10 %).",
+                ),  # fmt: skip
+                LOSS.Input(
+                    "loss", optional=True,
+                    tooltip="Loss layers and weights for the proxy runs (use the same as Optimize's); defaults if empty.",
+                ),  # fmt: skip
+            ],
+            outputs=[
+                STYLE.Output(display_name="style", tooltip="The style with the best rotations applied."),
+                io.Image.Output(display_name="previews", tooltip="The top-k candidates' proxy results, best first, as a batch."),
+                io.String.Output(display_name="report", tooltip="The search as JSON: best and top-k rotations, fitness history, settings."),
+                STYLE.Output(
+                    display_name="top_k_styles",
+                    is_output_list=True,
+                    tooltip="The style with each top-k candidate applied, best first, as a list: a node fed from it runs once per candidate.",
+                ),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        vgg: VGGModel,
+        content: torch.Tensor,
+        style: StyleSpec,
+        rotations: int,
+        objective: str,
+        angle_min: float,
+        angle_max: float,
+        popsize: int,
+        generations: int,
+        proxy_size: int,
+        proxy_steps: int,
+        top_k: int,
+        seed: int,
+        search_rotation_weight: bool,
+        rotation_weight: float,
+        search_fusion_weights: bool,
+        search_mix_weights: bool,
+        min_separation: float,
+        epsilon: float,
+        loss: StylizeSettings | None = None,
+    ) -> io.NodeOutput:
+        check_model_inputs(vgg, style)
+        if loss is not None and not isinstance(loss, StylizeSettings):
+            raise InputError("loss: connect the output of Content/Style Loss (NST) or leave it empty")
+        settings = search_settings(
+            rotations, objective, angle_min, angle_max, popsize, generations, proxy_size, proxy_steps, top_k, seed,
+            search_rotation_weight, rotation_weight, search_fusion_weights, search_mix_weights, min_separation, epsilon,
+        )  # fmt: skip
+        image = image_to_single(content, "content")
+        progress = _comfy.Progress(settings.generations, preview_every=1)
+
+        def on_generation(info: GenerationInfo) -> None:
+            progress.update(info.generation, info.preview)
+
+        try:
+            result = search_rotation(
+                vgg, image, style, settings, loss, _comfy.torch_device(),
+                on_generation=on_generation, should_stop=_comfy.stop_if_interrupted,
+            )  # fmt: skip
+        finally:
+            _comfy.release_memory()
+        progress.update(settings.generations)
+        log.info(
+            "NST rotation search: best %s (fitness %.4g) after %d evaluations in %.1f s",
+            result.best.angles, result.best_fitness, result.evaluations, result.seconds,
+        )  # fmt: skip
+        styles = [result.apply(style, rank) for rank in range(len(result.top_k))]
+        previews = list_to_image([candidate.image for candidate in result.top_k], _comfy.output_device())
+        return io.NodeOutput(styles[0], previews, report_json(result, settings), styles)
+
+
+NODES: list[type[io.ComfyNode]] = [RotationDESearch]

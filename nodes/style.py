@@ -1,0 +1,127 @@
+"""Style Mix (NST): one to four style images with weights -> an NST_STYLE recipe."""
+
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from ..core.errors import InputError
+from ..core.style import MAX_STYLE_SCALE, MIN_STYLE_SCALE, MIX_MODES, StyleSpec
+from ._convert import check_weight, image_to_single
+from ._types import CATEGORY, STYLE
+
+MAX_STYLES = 4
+
+
+def build_style(
+    images: list[torch.Tensor | None],
+    weights: list[float],
+    mode: str,
+    scale: float,
+) -> StyleSpec:
+    """A StyleSpec from the connected style inputs; weights of unconnected inputs are ignored.
+
+    Checked here rather than only in the engine so that every message names
+    the node input (weight_2, style_3, ...) the user has to change.
+    """
+    if mode not in MIX_MODES:
+        raise InputError(f"mode: {mode!r} is not one of {', '.join(MIX_MODES)}")
+    scale = float(scale)
+    if not MIN_STYLE_SCALE <= scale <= MAX_STYLE_SCALE:
+        raise InputError(f"style_scale: {scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}")
+    connected = [index for index, image in enumerate(images) if image is not None]
+    if not connected:
+        raise InputError("style_1: connect at least one style image")
+    used_images, used_weights = [], []
+    for index in connected:
+        number = index + 1
+        used_weights.append(check_weight(weights[index], f"weight_{number}"))
+        used_images.append(image_to_single(images[index], f"style_{number}"))
+    if sum(used_weights) <= 0:
+        names = ", ".join(f"weight_{index + 1}" for index in connected)
+        raise InputError(f"{names}: all style weights are 0; give at least one connected style a positive weight")
+    return StyleSpec(images=used_images, weights=used_weights, mode=mode, scale=scale)
+
+
+class StyleMix(io.ComfyNode):
+    """Blend up to four styles; one style with weight 1 is plain style transfer."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        styles = [
+            io.Image.Input(
+                f"style_{number}",
+                optional=number > 1,
+                tooltip=f"Style image {number}" + (" (optional)." if number > 1 else ".") + " One image, any size.",
+            )
+            for number in range(1, MAX_STYLES + 1)
+        ]
+        weights = [
+            io.Float.Input(
+                f"weight_{number}",
+                default=1.0,
+                min=0.0,
+                max=1000.0,
+                step=0.05,
+                tooltip=(
+                    f"Mixing weight of style_{number}; the weights of connected styles are scaled to sum 1 "
+                    "(0.25 and 0.75 give a quarter and three quarters). Ignored if style_"
+                    f"{number} is not connected."
+                ),
+            )
+            for number in range(1, MAX_STYLES + 1)
+        ]
+        return io.Schema(
+            node_id="NST_StyleMix",
+            display_name="Style Mix (NST)",
+            category=CATEGORY,
+            description=(
+                "Makes a style from 1 to 4 style images and their weights. The result is a recipe: the "
+                "style targets are computed by the Optimize or Search node at the output size."
+            ),
+            inputs=[
+                styles[0],
+                *weights,
+                io.Combo.Input(
+                    "mode",
+                    options=list(MIX_MODES),
+                    default="gram",
+                    tooltip=(
+                        "gram: weighted sum of each style's Gram matrices (styles may differ in size). "
+                        "feature: styles resized to one size, their feature maps blended, then the Gram matrix."
+                    ),
+                ),
+                io.Float.Input(
+                    "style_scale",
+                    default=1.0,
+                    min=MIN_STYLE_SCALE,
+                    max=MAX_STYLE_SCALE,
+                    step=0.05,
+                    tooltip="Size of the style images relative to the result's longest side; larger gives larger brush strokes.",
+                ),
+                *styles[1:],
+            ],
+            outputs=[STYLE.Output(display_name="style", tooltip="The style recipe (images, weights, mode, scale).")],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        style_1: torch.Tensor,
+        weight_1: float,
+        weight_2: float,
+        weight_3: float,
+        weight_4: float,
+        mode: str,
+        style_scale: float,
+        style_2: torch.Tensor | None = None,
+        style_3: torch.Tensor | None = None,
+        style_4: torch.Tensor | None = None,
+    ) -> io.NodeOutput:
+        spec = build_style(
+            [style_1, style_2, style_3, style_4], [weight_1, weight_2, weight_3, weight_4], mode, style_scale
+        )
+        return io.NodeOutput(spec)
+
+
+NODES: list[type[io.ComfyNode]] = [StyleMix]

@@ -1,0 +1,144 @@
+"""`nst search-rotation`: its own options, the search with a progress bar, the report and the renders.
+
+cli.py parses the options it shares with `nst stylize` and loads the inputs;
+this module adds what is particular to the search. Importing it stays cheap:
+scipy is loaded only when a search runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .core.errors import InputError
+from .core.optimize import StylizeSettings
+from .core.search import OBJECTIVES, SearchResult, SearchSettings
+from .core.style import StyleSpec
+from .core.vgg import VGGModel
+
+_DEFAULTS = SearchSettings()
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `nst search-rotation` beyond those it shares with `nst stylize`."""
+    group = parser.add_argument_group("search (Differential Evolution over style rotations)")
+    group.add_argument("--rotations", type=int, default=_DEFAULTS.rotations, metavar="K", help="angles per candidate (default 1)")
+    group.add_argument("--objective", choices=OBJECTIVES, default=_DEFAULTS.objective, help="fit: the rotation this content takes best (default); diverse: the result farthest from the unrotated one")
+    group.add_argument("--angle-range", default="0,360", metavar="LOW,HIGH", help="degrees, within -360..360 (default 0,360; write --angle-range=-90,90 for negatives)")
+    group.add_argument("--rotation-weight", type=float, default=_DEFAULTS.rotation_weight, metavar="RHO", help="share of the rotated styles when it is not searched (default 1)")
+    group.add_argument("--search-rotation-weight", action="store_true", help="search the share of the rotated styles too")
+    group.add_argument("--search-fusion-weights", action="store_true", help="search one weight per angle too (K > 1)")
+    group.add_argument("--search-mix-weights", action="store_true", help="search the style-mix weights too (several --style)")
+    group.add_argument("--popsize", type=int, default=_DEFAULTS.popsize, help="candidates per searched parameter, as scipy counts (default 8)")
+    group.add_argument("--generations", type=int, default=_DEFAULTS.generations, help="at most this many generations (default 10)")
+    group.add_argument("--proxy-size", type=int, default=_DEFAULTS.proxy_size, metavar="PX", help="longest side of the proxy runs (default 96)")
+    group.add_argument("--proxy-steps", type=int, default=_DEFAULTS.proxy_steps, metavar="N", help="Adam steps per proxy run (default 10)")
+    group.add_argument("--top-k", type=int, default=_DEFAULTS.top_k, metavar="K", help="distinct candidates to keep (default 2)")
+    group.add_argument("--min-separation", type=float, default=_DEFAULTS.min_separation, metavar="DEG", help="least angle between kept candidates (default 15)")
+    group.add_argument("--epsilon", type=float, default=_DEFAULTS.epsilon, help="diverse: style loss allowed above the unrotated one, as a fraction (default 0.1)")
+    group.add_argument("--report", required=True, metavar="OUT.json", help="where to write the search report")
+    render = group.add_mutually_exclusive_group()
+    render.add_argument("--render", metavar="OUT.png", help="render the best candidate at --size with --steps")
+    render.add_argument("--render-dir", metavar="DIR", help="render each of the --top-k candidates as DIR/top1.png, top2.png, ...")
+
+
+def _angle_range(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        low, high = (float(part) for part in parts)
+    except ValueError:
+        raise InputError(f"angle range: {text!r} is not LOW,HIGH in degrees, e.g. 0,360") from None
+    return low, high
+
+
+def search_settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    return SearchSettings(
+        rotations=args.rotations,
+        objective=args.objective,
+        angle_range=_angle_range(args.angle_range),
+        search_rotation_weight=args.search_rotation_weight,
+        search_fusion_weights=args.search_fusion_weights,
+        search_mix_weights=args.search_mix_weights,
+        popsize=args.popsize,
+        generations=args.generations,
+        proxy_size=args.proxy_size,
+        proxy_steps=args.proxy_steps,
+        top_k=args.top_k,
+        min_separation=args.min_separation,
+        epsilon=args.epsilon,
+        seed=args.seed,
+        rotation_weight=args.rotation_weight,
+    )
+
+
+def _render_paths(args: argparse.Namespace, count: int) -> list[Path]:
+    if args.render:
+        return [Path(args.render)]
+    if args.render_dir:
+        return [Path(args.render_dir) / f"top{rank + 1}.png" for rank in range(count)]
+    return []
+
+
+def refuse_existing_outputs(args: argparse.Namespace, search: SearchSettings) -> None:
+    """Fail before any work if the report or a render would replace a file without --overwrite."""
+    named = [("report", Path(args.report))] + [("render", path) for path in _render_paths(args, search.top_k)]
+    for what, path in named:
+        if path.exists() and not args.overwrite:
+            raise InputError(f"{what}: {path} already exists; pass --overwrite to replace it or choose another name")
+
+
+def _summary(result: SearchResult) -> str:
+    angles = ", ".join(f"{angle:.1f}" for angle in result.best.angles)
+    return (
+        f"best angles [{angles}] deg, rho {result.best.rho:.2f}, fitness {result.best_fitness:.4g}; "
+        f"{result.evaluations} proxy runs over {result.generations} generations in {result.seconds:.1f} s"
+    )
+
+
+def run_search(
+    args: argparse.Namespace,
+    model: VGGModel,
+    content: torch.Tensor,
+    style: StyleSpec,
+    settings: StylizeSettings,
+    search: SearchSettings,
+    device: torch.device,
+    init_image: torch.Tensor | None,
+) -> int:
+    """Search, write the report, then render the best candidate(s) at full size."""
+    from tqdm import tqdm
+
+    from .core.files import write_atomic
+    from .core.images import save_image
+    from .core.optimize import stylize
+    from .core.search import search_rotation
+
+    bar = tqdm(total=search.generations, desc="search", unit="gen", disable=None, leave=False)
+
+    def on_generation(info) -> None:
+        bar.update(1)
+        bar.set_postfix(best=f"{info.best_fitness:.4g}", angles=",".join(f"{a:.0f}" for a in info.best.angles), refresh=False)
+
+    try:
+        result = search_rotation(model, content, style, search, settings, device, on_generation=on_generation)
+    finally:
+        bar.close()
+    report = {**result.to_report(), "settings": asdict(search)}
+    write_atomic(args.report, (json.dumps(report, indent=2) + "\n").encode(), overwrite=args.overwrite, what="report")
+    print(args.report)
+    print(_summary(result))
+    for rank, path in enumerate(_render_paths(args, len(result.top_k))):
+        steps = tqdm(total=settings.steps, desc=f"render {rank + 1}", unit="step", disable=None, leave=False)
+        try:
+            rendered = stylize(
+                model, content, result.apply(style, rank), settings, device, init_image=init_image, on_step=lambda _: steps.update(1)
+            )
+        finally:
+            steps.close()
+        save_image(rendered.image, path, overwrite=args.overwrite)
+        print(path)
+    return 0

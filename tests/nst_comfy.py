@@ -1,0 +1,98 @@
+"""Shared pieces of the tests that run this pack on a real ComfyUI server.
+
+tests/test_comfy_nodes.py and tests/test_client.py both need a server with
+the pack and a VGG19 file; starting one costs seconds and about 1 GB, so
+`nst_server` starts it once per test session and hands the same one to both
+(memoised on the session-scoped server factory, which also stops it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from comfy_harness import REPO_ROOT, ComfyServer
+from fixtures_comfy import ComfyServerFactory
+from nst_nodes.core.vgg import random_vgg19_state_dict
+from nst_nodes.core.weights import WEIGHTS_FILE
+
+WORKFLOWS = REPO_ROOT / "workflows"
+API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
+UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
+NODE_IDS = {
+    "NST_SampleImage",
+    "NST_LoadVGG19",
+    "NST_StyleMix",
+    "NST_StyleRotate",
+    "NST_LossConfig",
+    "NST_Optimize",
+    "NST_RotationDESearch",
+    "NST_VisualizeFeatures",
+}
+EXTRA_VGG_FILE = "extra-vgg19.safetensors"
+TEST_SIZE = 64
+
+# What every workflow is shrunk to in tests: tiny images, a few steps, a tiny search.
+SHRINK: dict[str, dict[str, Any]] = {
+    "NST_Optimize": {"size": TEST_SIZE, "steps": 2, "preview_interval": 1},
+    "NST_RotationDESearch": {"popsize": 4, "generations": 1, "proxy_size": 32, "proxy_steps": 1, "top_k": 2},
+}
+
+
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded random-weight VGG19 saved like torchvision's file (written once per session)."""
+    folder = tmp_path_factory.getbasetemp() / "nst-vgg"
+    path = folder / WEIGHTS_FILE
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(random_vgg19_state_dict(seed=1234), path)
+    return path
+
+
+def nst_server(
+    factory: ComfyServerFactory, tmp_path_factory: pytest.TempPathFactory, name: str = "nst-main"
+) -> ComfyServer:
+    """A running server with the pack, torchvision's file name in models/vgg and --cache-none.
+
+    The main one also reads an extra_model_paths.yaml that declares a second
+    vgg folder (holding a .safetensors checkpoint and a stray text file), so
+    the model-folder registration is exercised on the same server.
+    """
+    servers: dict[str, ComfyServer] = factory.__dict__.setdefault("_nst_servers", {})
+    server = servers.get(name)
+    if server is not None and server.running:
+        return server
+    extra_args: list[str] = []
+    if name == "nst-main":
+        extra = tmp_path_factory.mktemp("extra-models")
+        (extra / "more_vgg").mkdir()
+        save_file(random_vgg19_state_dict(seed=99), str(extra / "more_vgg" / EXTRA_VGG_FILE))
+        (extra / "more_vgg" / "README.txt").write_text("not a model")
+        config = extra / "extra_model_paths.yaml"
+        config.write_text(f"nst_tests:\n  base_path: {extra}\n  vgg: more_vgg\n")
+        extra_args = ["--extra-model-paths-config", str(config)]
+    server = factory(vgg_files={WEIGHTS_FILE: weights_file(tmp_path_factory)}, name=name, extra_args=extra_args)
+    servers[name] = server
+    return server
+
+
+def load_api(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def shrink(prompt: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an API graph sized for tests (see SHRINK)."""
+    out = json.loads(json.dumps(prompt))
+    for node in out.values():
+        node["inputs"].update(SHRINK.get(node["class_type"], {}))
+    return out
+
+
+def nodes_of(prompt: Mapping[str, Any], class_type: str) -> list[str]:
+    return [key for key, node in prompt.items() if node["class_type"] == class_type]

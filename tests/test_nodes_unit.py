@@ -1,0 +1,435 @@
+"""The nodes' own logic, called directly with ComfyUI 0.3.75's source on sys.path (no server).
+
+These tests call `execute` the way ComfyUI does (under torch.inference_mode,
+with IMAGE tensors made there) and watch ComfyUI's progress hook. They do not
+replace tests/test_comfy_nodes.py, which runs the pack inside a real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+import nst_nodes
+from nst_nodes.core.errors import InputError
+from nst_nodes.core.optimize import StylizeSettings
+from nst_nodes.core.rotation import RotationSpec
+from nst_nodes.core.style import StyleSpec
+from nst_nodes.core.vgg import VGGModel
+
+from nst_comfy import NODE_IDS
+
+COMFY_ROOTS = ("comfy", "comfy_api", "comfy_extras", "comfy_execution", "folder_paths", "server", "execution")
+
+
+def test_importing_the_package_pulls_in_no_comfyui():
+    """Outside ComfyUI `import nst_nodes` (and the client, the node package) must not import it or do work."""
+    code = (
+        "import sys, inspect, nst_nodes, nst_nodes.nodes, nst_nodes.client, nst_nodes.workflow, nst_nodes.cli\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r or m.startswith('nst_nodes.nodes.'))\n"
+        "lazy = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'websocket'))\n"
+        "print(bad, lazy, inspect.iscoroutinefunction(nst_nodes.comfy_entrypoint))\n" % (COMFY_ROOTS,)
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert out.stdout.strip() == "[] [] True"
+    assert not hasattr(nst_nodes, "NODE_CLASS_MAPPINGS")  # it would make ComfyUI ignore comfy_entrypoint
+
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def comfy(comfyui_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """ComfyUI's modules, imported in this process on the CPU with a throw-away base directory."""
+    if str(comfyui_dir) not in sys.path:
+        sys.path.insert(0, str(comfyui_dir))
+    import comfy.cli_args
+
+    comfy.cli_args.args.cpu = True
+    comfy.cli_args.args.base_directory = str(tmp_path_factory.mktemp("comfy-unit-base"))
+    import comfy.model_management
+    import comfy.utils
+    import folder_paths
+
+    from nst_nodes.nodes import _comfy, loss, optimize, rotation, samples, search, style, vgg
+
+    return SimpleNamespace(
+        mm=comfy.model_management, utils=comfy.utils, folder_paths=folder_paths, runtime=_comfy,
+        loss=loss, optimize=optimize, rotation=rotation, samples=samples, search=search, style=style, vgg=vgg,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def progress_events(comfy: SimpleNamespace):
+    """Everything the nodes send to ComfyUI's progress hook: (value, total, preview)."""
+    events: list[tuple[int, int, Any]] = []
+
+    def hook(value, total, preview, prompt_id=None, node_id=None):
+        # Unlike 0.3.75's hook this one never checks for a Cancel (newer ComfyUI throttles its
+        # hook), so only the nodes' own check can stop a run here.
+        events.append((value, total, preview))
+
+    comfy.utils.set_progress_bar_global_hook(hook)
+    yield events
+    comfy.utils.set_progress_bar_global_hook(None)
+    comfy.mm.interrupt_current_processing(False)
+
+
+@pytest.fixture
+def vgg_folder(comfy: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private `vgg` model folder in ComfyUI's registry for one test."""
+    folder = tmp_path / "vgg"
+    folder.mkdir()
+    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "vgg", ([str(folder)], {".pth", ".safetensors"}))
+    comfy.folder_paths.filename_list_cache.pop("vgg", None)
+    return folder
+
+
+def comfy_image(tensor: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] -> an IMAGE [B, H, W, 3] made under inference mode, as ComfyUI's are."""
+    with torch.inference_mode():
+        return tensor.permute(0, 2, 3, 1).contiguous().clone()
+
+
+def plain_style(size: int = 48, seed: int = 0) -> StyleSpec:
+    generator = torch.Generator().manual_seed(seed)
+    return StyleSpec(images=[torch.rand(1, 3, size, size, generator=generator)])
+
+
+# -------------------------------------------------------------- extension, schemas
+
+
+def test_entrypoint_gives_all_nodes_once(comfy):
+    extension = asyncio.run(nst_nodes.comfy_entrypoint())
+    asyncio.run(extension.on_load())
+    classes = asyncio.run(extension.get_node_list())
+    ids = [cls.GET_SCHEMA().node_id for cls in classes]
+    assert sorted(ids) == sorted(NODE_IDS)
+
+
+def test_every_node_input_and_output_is_documented(comfy):
+    extension = asyncio.run(nst_nodes.comfy_entrypoint())
+    for cls in asyncio.run(extension.get_node_list()):
+        schema = cls.GET_SCHEMA()
+        assert schema.node_id.startswith("NST_") and schema.display_name.endswith("(NST)"), schema.node_id
+        assert len(schema.description) > 40, schema.node_id
+        for item in [*schema.inputs, *schema.outputs]:
+            assert item.tooltip and len(item.tooltip) > 15, f"{schema.node_id}.{item.id}"
+
+
+# ------------------------------------------------------------------- model folder
+
+
+def test_vgg_folder_keeps_extra_model_paths_entries(comfy, tmp_path, monkeypatch):
+    registry = comfy.folder_paths.folder_names_and_paths
+    default = str(Path(comfy.folder_paths.models_dir) / "vgg")
+    user = str(tmp_path / "mine")
+    # What extra_model_paths.yaml leaves behind: the user's path, no extension filter.
+    monkeypatch.setitem(registry, "vgg", ([user], set()))
+    comfy.runtime.register_vgg_folder()
+    comfy.runtime.register_vgg_folder()
+    assert registry["vgg"][0] == [user, default]
+    assert set(registry["vgg"][1]) == {".pth", ".safetensors"}
+
+
+def test_vgg_folder_is_created_when_absent(comfy, monkeypatch):
+    monkeypatch.delitem(comfy.folder_paths.folder_names_and_paths, "vgg", raising=False)
+    comfy.runtime.register_vgg_folder()
+    paths, extensions = comfy.folder_paths.folder_names_and_paths["vgg"]
+    assert paths == [str(Path(comfy.folder_paths.models_dir) / "vgg")] and ".pth" in extensions
+
+
+def test_load_vgg_lists_and_loads_a_file(comfy, vgg_folder, vgg_path):
+    (vgg_folder / "mine.pth").symlink_to(vgg_path)
+    (vgg_folder / "notes.txt").write_text("not weights")
+    options = next(i for i in comfy.vgg.LoadVGG19.GET_SCHEMA().inputs if i.id == "weights").options
+    assert options == ["mine.pth", comfy.vgg.DOWNLOAD_CHOICE]
+    model = comfy.vgg.LoadVGG19.execute(weights="mine.pth", pooling="avg")[0]
+    assert isinstance(model, VGGModel) and model.pooling == "avg" and model.source.endswith("mine.pth")
+    with pytest.raises(ValueError, match=r"^weights: 'gone.pth' is not in any models/vgg folder"):
+        comfy.vgg.LoadVGG19.execute(weights="gone.pth", pooling="max")
+
+
+def test_download_choice_downloads_once_with_progress(comfy, vgg_folder, vgg_path, monkeypatch, progress_events):
+    """The download goes through core's checked temp-then-rename path, reporting on the node's bar."""
+    digest = hashlib.sha256(vgg_path.read_bytes()).hexdigest()
+    real_download = comfy.vgg.download_weights
+    calls = []
+
+    def local_download(target, progress=None):
+        calls.append(target)
+        return real_download(target, url=vgg_path.as_uri(), sha256_prefix=digest[:8], progress=progress)
+
+    monkeypatch.setattr(comfy.vgg, "download_weights", local_download)
+    first = comfy.vgg.LoadVGG19.execute(weights=comfy.vgg.DOWNLOAD_CHOICE, pooling="max")[0]
+    target = vgg_folder / "vgg19-dcbb9e9d.pth"
+    assert calls == [str(target)] and target.read_bytes() == vgg_path.read_bytes()
+    assert first.source == str(target)
+    assert progress_events and progress_events[-1][0] == progress_events[-1][1]  # the bar reached its end
+    assert not list(vgg_folder.glob(".*part"))
+    comfy.vgg.LoadVGG19.execute(weights=comfy.vgg.DOWNLOAD_CHOICE, pooling="max")
+    assert len(calls) == 1  # the file is there now: no second download
+
+
+def test_sample_image(comfy):
+    image = comfy.samples.SampleImage.execute(sample="content.png")[0]
+    assert image.shape == (1, 256, 256, 3) and image.dtype == torch.float32
+    assert 0 <= float(image.min()) and float(image.max()) <= 1
+    with pytest.raises(ValueError, match="^sample: 'nope.png' is not a bundled sample"):
+        comfy.samples.SampleImage.execute(sample="nope.png")
+
+
+# ------------------------------------------------------------------------ styles
+
+
+def _mix(comfy, **kwargs) -> StyleSpec:
+    inputs = {"weight_1": 1.0, "weight_2": 1.0, "weight_3": 1.0, "weight_4": 1.0, "mode": "gram", "style_scale": 1.0}
+    inputs.update(kwargs)
+    return comfy.style.StyleMix.execute(**inputs)[0]
+
+
+def test_style_mix_quarter_three_quarters(comfy):
+    a, b = comfy_image(torch.rand(1, 3, 40, 50)), comfy_image(torch.rand(1, 3, 30, 30))
+    before = (a.clone(), b.clone())
+    spec = _mix(comfy, style_1=a, style_2=b, weight_1=0.25, weight_2=0.75, weight_4=0.0)
+    assert spec.weights == [0.25, 0.75]  # weight_3/4 belong to unconnected inputs and are ignored
+    assert [tuple(i.shape) for i in spec.images] == [(1, 3, 40, 50), (1, 3, 30, 30)]
+    assert torch.equal(a, before[0]) and torch.equal(b, before[1])
+    assert not spec.images[0].is_inference()  # usable with autograd later
+    assert spec.images[0].data_ptr() != a.data_ptr()
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"weight_1": 0.0, "weight_2": 0.0}, r"^weight_1, weight_2: all style weights are 0"),
+        ({"weight_2": -1.0}, r"^weight_2: -1.0 must be a finite number >= 0"),
+        ({"mode": "blend"}, r"^mode: 'blend' is not one of gram, feature"),
+        ({"style_scale": 9.0}, r"^style_scale: 9.0 is out of range"),
+    ],
+)
+def test_style_mix_refuses_bad_values_by_input_name(comfy, inputs, message):
+    images = {"style_1": comfy_image(torch.rand(1, 3, 32, 32)), "style_2": comfy_image(torch.rand(1, 3, 32, 32))}
+    with pytest.raises(InputError, match=message):
+        _mix(comfy, **images, **inputs)
+
+
+def test_style_mix_wants_one_image_per_style(comfy):
+    with pytest.raises(InputError, match=r"^style_2: got a batch of 3 images"):
+        _mix(comfy, style_1=comfy_image(torch.rand(1, 3, 32, 32)), style_2=comfy_image(torch.rand(3, 3, 32, 32)))
+
+
+def test_style_rotate_applies_rotation_to_a_copy(comfy):
+    spec = plain_style()
+    rotated = comfy.rotation.StyleRotate.execute(style=spec, angles="60, 150", fusion_weights="1, 3", rho=0.5, mode="image")[0]
+    assert spec.rotation is None
+    assert rotated.rotation == RotationSpec(angles=[60.0, 150.0], weights=[0.25, 0.75], rho=0.5, mode="image")
+    assert rotated.images[0] is spec.images[0]  # a recipe copy, not a copy of the pixels
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"angles": "ninety"}, r"^angles: 'ninety' is not a number"),
+        ({"angles": ""}, r"^angles: no number given"),
+        ({"angles": "400"}, r"^angles: \[400.0\] lie outside \[-360, 360\]"),
+        ({"angles": "45", "mode": "dfr"}, r"^angles: mode dfr takes only 90, 180 or 270"),
+        ({"fusion_weights": "1, 2"}, r"^fusion_weights: 2 given for 1 angles"),
+        ({"fusion_weights": "0"}, r"^fusion_weights: all weights are 0"),
+        ({"rho": 1.5}, r"^rho: 1.5 is outside \[0, 1\]"),
+    ],
+)
+def test_style_rotate_refuses_bad_values_by_input_name(comfy, inputs, message):
+    values = {"angles": "90", "fusion_weights": "", "rho": 1.0, "mode": "image", **inputs}
+    with pytest.raises(InputError, match=message):
+        comfy.rotation.StyleRotate.execute(style=plain_style(), **values)
+
+
+# -------------------------------------------------------------------------- loss
+
+
+def _loss(comfy, **kwargs) -> StylizeSettings:
+    inputs = {
+        "content_layers": "relu4_2", "style_layers": "relu1_1, relu2_1", "style_layer_weights": "",
+        "content_weight": 1.0, "style_weight": 1e6, "tv_weight": 0.0, **kwargs,
+    }  # fmt: skip
+    return comfy.loss.LossConfig.execute(**inputs)[0]
+
+
+def test_loss_config_builds_settings(comfy):
+    settings = _loss(comfy, style_layer_weights="1, 0.5", tv_weight=2.0)
+    assert settings.content_layers == ("relu4_2",) and settings.style_layers == ("relu1_1", "relu2_1")
+    assert settings.style_layer_weights == [1.0, 0.5] and settings.tv_weight == 2.0
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"style_layers": "relu1_1, relu6_1"}, r"^style_layers: unknown layer\(s\) relu6_1"),
+        ({"content_layers": " "}, r"^content_layers: no layer given"),
+        ({"style_layer_weights": "1"}, r"^style_layer_weights: 1 given for 2 style layers"),
+        ({"style_layer_weights": "1, x"}, r"^style_layer_weights: 'x' is not a number"),
+        ({"content_weight": 0.0, "style_weight": 0.0}, r"^content_weight, style_weight: both are 0"),
+    ],
+)
+def test_loss_config_refuses_bad_values_by_input_name(comfy, inputs, message):
+    with pytest.raises(InputError, match=message):
+        _loss(comfy, **inputs)
+
+
+# ---------------------------------------------------------------------- optimize
+
+
+def _optimize(comfy, vgg_model, content, style, **kwargs):
+    inputs = {
+        "vgg": vgg_model, "content": content, "style": style, "steps": 2, "optimizer": "adam",
+        "learning_rate": 0.0, "size": 40, "init": "content", "preserve_color": "none", "seed": 0,
+        "preview_interval": 1, **kwargs,
+    }  # fmt: skip
+    with torch.inference_mode():  # as ComfyUI runs every node
+        return comfy.optimize.Optimize.execute(**inputs)
+
+
+def test_optimize_batch_gives_one_result_each_with_progress_and_previews(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(2, 3, 36, 48, generator=torch.Generator().manual_seed(1)))
+    before = content.clone()
+    image, plot, metrics = _optimize(comfy, vgg_model, content, plain_style(), size=48)
+    assert image.shape == (2, 36, 48, 3) and image.device.type == "cpu"
+    assert plot.shape == (2, 320, 512, 3)
+    runs = json.loads(metrics)
+    assert [run["steps"] for run in runs] == [2, 2] and runs[0]["size"] == [36, 48]
+    assert torch.equal(content, before)  # ComfyUI's tensor untouched
+    assert [event[:2] for event in progress_events] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    for _, _, preview in progress_events:
+        kind, picture, max_side = preview
+        assert kind == "JPEG" and picture.size == (48, 36) and max_side == 48  # not enlarged
+
+
+def test_optimize_single_image_metrics_match_the_cli_format(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(1, 3, 36, 36))
+    _, _, metrics = _optimize(comfy, vgg_model, content, plain_style(), preview_interval=0, optimizer="lbfgs")
+    data = json.loads(metrics)
+    assert {"steps", "seconds", "seconds_per_step", "device", "size", "final", "history", "params"} <= set(data)
+    assert data["params"]["optimizer"] == "lbfgs" and data["params"]["lr"] == 1.0
+    assert all(preview is None for _, _, preview in progress_events)
+
+
+def test_optimize_uses_loss_and_init_image(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(2, 3, 32, 32))
+    loss = _loss(comfy, style_layers="relu1_1", content_layers="relu2_1")
+    init = comfy_image(torch.zeros(1, 3, 32, 32))
+    init_before = init.clone()
+    _, _, metrics = _optimize(comfy, vgg_model, content, plain_style(), loss=loss, init_image=init)
+    assert torch.equal(init, init_before)
+    params = json.loads(metrics)[0]["params"]
+    assert params["style_layers"] == ["relu1_1"] and params["content_layers"] == ["relu2_1"] and params["init"] == "image"
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"learning_rate": -1.0}, r"^learning_rate: -1.0 must be >= 0"),
+        ({"size": 8}, r"^size: 8 px is out of range"),
+        ({"steps": 0}, r"^steps: 0 is out of range"),
+        ({"loss": "nonsense"}, r"^loss: connect the output of Content/Style Loss"),
+        ({"init_image": "three"}, r"^init_image: a batch of 3 images for 2 content images"),
+    ],
+)
+def test_optimize_refuses_bad_values_by_input_name(comfy, vgg_model, inputs, message):
+    content = comfy_image(torch.rand(2, 3, 32, 32))
+    if inputs.get("init_image") == "three":
+        inputs["init_image"] = comfy_image(torch.rand(3, 3, 32, 32))
+    with pytest.raises(InputError, match=message):
+        _optimize(comfy, vgg_model, content, plain_style(), **inputs)
+
+
+def test_optimize_asks_comfyui_to_make_room_on_a_gpu(comfy, vgg_model, monkeypatch, progress_events):
+    freed = []
+    monkeypatch.setattr(comfy.mm, "free_memory", lambda need, device, keep_loaded=(): freed.append((need, device)))
+    comfy.runtime.make_room(10, torch.device("cpu"))
+    assert freed == []  # ComfyUI's CPU models are left alone
+    comfy.runtime.make_room(123, torch.device("cuda", 0))
+    assert freed == [(123, torch.device("cuda", 0))]
+    asked = []
+    monkeypatch.setattr(comfy.runtime, "make_room", lambda need, device: asked.append((need, device)))
+    _optimize(comfy, vgg_model, comfy_image(torch.rand(1, 3, 32, 32)), plain_style(), optimizer="lbfgs")
+    ((need, device),) = asked
+    assert device == torch.device("cpu") and need > 80 * 2**20  # at least VGG19's weights
+
+
+def test_optimize_stops_with_comfyui_interrupt(comfy, vgg_model, progress_events):
+    """A Cancel raises ComfyUI's own exception, so the prompt is recorded as interrupted."""
+    comfy.mm.interrupt_current_processing(True)
+    with pytest.raises(comfy.mm.InterruptProcessingException):
+        _optimize(comfy, vgg_model, comfy_image(torch.rand(1, 3, 32, 32)), plain_style(), steps=50)
+    assert not comfy.mm.processing_interrupted()  # the flag is consumed, the next prompt runs
+    assert progress_events == []
+
+
+# ------------------------------------------------------------------------ search
+
+
+SEARCH_INPUTS = {
+    "rotations": 1, "objective": "fit", "angle_min": 0.0, "angle_max": 360.0, "popsize": 4, "generations": 1,
+    "proxy_size": 32, "proxy_steps": 1, "top_k": 2, "seed": 0, "search_rotation_weight": False,
+    "rotation_weight": 1.0, "search_fusion_weights": False, "search_mix_weights": False,
+    "min_separation": 15.0, "epsilon": 0.1,
+}  # fmt: skip
+
+
+def test_search_outputs_best_style_previews_report_and_list(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)))
+    style = plain_style(seed=3)
+    with torch.inference_mode():
+        best, previews, report, top_k = comfy.search.RotationDESearch.execute(
+            vgg=vgg_model, content=content, style=style, **SEARCH_INPUTS
+        )
+    data = json.loads(report)
+    assert data["settings"]["popsize"] == 4 and data["settings"]["angle_range"] == [0.0, 360.0]
+    assert best.rotation is not None and best.rotation.angles == data["best"]["angles"]
+    assert style.rotation is None
+    assert len(top_k) == len(data["top_k"]) == previews.shape[0] and 1 <= len(top_k) <= 2
+    assert [s.rotation.angles for s in top_k] == [c["angles"] for c in data["top_k"]]
+    assert previews.shape[1:] == (32, 32, 3)
+    assert progress_events and all(preview is not None for _, _, preview in progress_events[:-1])
+    assert progress_events[-1][:2] == (1, 1)
+
+
+def test_search_refuses_reversed_bounds_and_batches(comfy, vgg_model):
+    content = comfy_image(torch.rand(1, 3, 32, 32))
+    with pytest.raises(InputError, match=r"^angle_min, angle_max: the bounds are reversed"):
+        comfy.search.RotationDESearch.execute(
+            vgg=vgg_model, content=content, style=plain_style(), **{**SEARCH_INPUTS, "angle_min": 90.0, "angle_max": 10.0}
+        )
+    with pytest.raises(InputError, match=r"^content: got a batch of 2 images"):
+        comfy.search.RotationDESearch.execute(
+            vgg=vgg_model, content=comfy_image(torch.rand(2, 3, 32, 32)), style=plain_style(), **SEARCH_INPUTS
+        )
+
+
+def test_search_stops_with_comfyui_interrupt(comfy, vgg_model, progress_events):
+    comfy.mm.interrupt_current_processing(True)
+    with pytest.raises(comfy.mm.InterruptProcessingException), torch.inference_mode():
+        comfy.search.RotationDESearch.execute(
+            vgg=vgg_model, content=comfy_image(torch.rand(1, 3, 32, 32)), style=plain_style(), **SEARCH_INPUTS
+        )
+    assert not comfy.mm.processing_interrupted()
+
+
+def test_search_result_feeds_optimize(comfy, vgg_model, progress_events):
+    """The seed's flow: search, then render with the best rotation."""
+    content = comfy_image(torch.rand(1, 3, 32, 32))
+    with torch.inference_mode():
+        best = comfy.search.RotationDESearch.execute(vgg=vgg_model, content=content, style=plain_style(), **SEARCH_INPUTS)[0]
+    _, _, metrics = _optimize(comfy, vgg_model, content, best)
+    assert json.loads(metrics)["params"]["style_rotation"] == dataclasses.asdict(best.rotation)

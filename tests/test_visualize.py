@@ -1,0 +1,111 @@
+"""Feature grids and Gram heat maps show what they claim to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nst_nodes.core.losses import gram_matrix
+from nst_nodes.core.visualize import BACKGROUND, feature_grid, gram_heatmap, normalize_for_display, strongest_channels
+
+from helpers import stripes
+
+
+def _features(channels=12, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    ramp = torch.linspace(0, 1, 20).view(1, 20).expand(16, 20)
+    offsets = torch.randperm(channels, generator=generator).float()
+    return torch.stack([ramp * (1 + o) + o for o in offsets]).unsqueeze(0), offsets
+
+
+def test_strongest_channels_in_order_of_mean_activation():
+    features, offsets = _features()
+    order = strongest_channels(features, 5)
+    means = features[0].mean(dim=(1, 2))
+    assert order == torch.argsort(means, descending=True)[:5].tolist()
+    assert all(means[a] >= means[b] for a, b in zip(order, order[1:]))
+    assert strongest_channels(features, 100) == torch.argsort(means, descending=True).tolist()
+
+
+@pytest.mark.parametrize("count", [1, 5, 9])
+def test_grid_shows_exactly_the_requested_channels(count):
+    features, _ = _features()
+    tile = 40
+    grid = np.asarray(feature_grid(features, count, tile=tile))
+    columns = int(np.ceil(np.sqrt(count)))
+    rows = int(np.ceil(count / columns))
+    gap, label_h = 6, 16
+    tile_h = round(16 * tile / 20)
+    assert grid.shape[1] == columns * (tile + gap) + gap
+    assert grid.shape[0] == 6 + rows * (tile_h + label_h + gap) + gap
+    drawn = 0
+    for slot in range(columns * rows):
+        x = gap + (slot % columns) * (tile + gap)
+        y = 6 + (slot // columns) * (tile_h + label_h + gap) + label_h
+        region = grid[y : y + tile_h, x : x + tile]
+        drawn += int((region != np.array(BACKGROUND)).any())
+    assert drawn == count
+
+
+def test_all_zero_channel_does_not_divide_by_zero():
+    features = torch.zeros(1, 4, 8, 8)
+    features[0, 1] = 1.0
+    assert torch.equal(normalize_for_display(features[0, 0]), torch.zeros(8, 8))
+    grid = np.asarray(feature_grid(features, 4))
+    assert np.isfinite(grid).all() and grid.dtype == np.uint8
+
+
+def test_gram_heatmap_of_two_identical_halves_equals_one_half(vgg_model):
+    half = stripes(48, 48, 30.0, seed=4)
+    doubled = torch.cat([half, half], dim=3)
+    extractor = vgg_model.extractor(["relu1_1", "relu2_1"])
+    with torch.no_grad():
+        gram_half = gram_matrix(extractor(half)["relu2_1"])[0]
+        gram_doubled = gram_matrix(extractor(doubled)["relu2_1"])[0]
+    torch.testing.assert_close(gram_doubled, gram_half, rtol=0.05, atol=0.05 * float(gram_half.abs().max()))
+    a = np.asarray(gram_heatmap(gram_half, "x")).astype(int)
+    b = np.asarray(gram_heatmap(gram_doubled, "x")).astype(int)
+    assert a.shape == b.shape
+    assert np.abs(a - b).mean() < 3.0
+
+
+def test_gram_heatmap_colours_follow_values():
+    gram = torch.diag(torch.tensor([0.0, 1.0]))
+    picture = np.asarray(gram_heatmap(gram, "t", size=100)).astype(int)
+    top, margin = 32, 10
+    low_cell = picture[top + 10, margin + 75]  # row 0, column 1: value 0
+    high_cell = picture[top + 75, margin + 75]  # row 1, column 1: value 1
+    assert high_cell.sum() > low_cell.sum() + 200  # yellow vs dark blue
+
+
+def test_bad_shapes_refused():
+    from nst_nodes.core.errors import InputError
+
+    with pytest.raises(InputError, match="square"):
+        gram_heatmap(torch.zeros(3, 4))
+    with pytest.raises(InputError, match="channels"):
+        strongest_channels(torch.zeros(1, 3, 4, 4), 0)
+
+
+def test_inspect_command_writes_one_png_per_layer_and_refuses_bad_layers(tmp_path, vgg_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from nst_nodes.core.images import save_image
+
+    image = tmp_path / "in.png"
+    save_image(stripes(40, 60, 20.0), image)
+    out = tmp_path / "maps"
+    base = [sys.executable, "-m", "nst_nodes", "inspect", "--image", str(image), "--out", str(out), "--weights", str(vgg_path)]
+    proc = subprocess.run(base + ["--layers", "relu1_1,relu3_1", "--channels", "4", "--size", "64"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["relu1_1_features.png", "relu1_1_gram.png", "relu3_1_features.png", "relu3_1_gram.png"]
+    assert Image.open(out / "relu3_1_gram.png").size[0] > 256
+    proc = subprocess.run(base + ["--layers", "relu1_1,relu3_9"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown layer(s) relu3_9" in proc.stderr
+    proc = subprocess.run(base + ["--layers", "relu1_1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
