@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from .errors import InputError, NonFiniteLossError, OutOfMemoryError, StopRequested
+from .errors import InputError, NonFiniteLossError, StopRequested
 from .images import check_image, check_side, fit_size, keep_luminance_only, match_color, resize
 from .losses import tv_loss, weighted_content_loss, weighted_style_loss
-from .memory import check_fits
+from .memory import check_fits, gradient_run
 from .metrics import LossRecord, RunMetrics
 from .precision import DTYPE_CHOICES, FP16_LOSS_SCALE, autocast_dtype, dtype_name, prefers_channels_last
 from .scales import ScalesSetting, parse_scales, scale_ladder, split_steps
@@ -270,13 +270,6 @@ class StylizeResult:
     metrics: RunMetrics = field(default_factory=RunMetrics)
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
 def _initial_image(
     settings: StylizeSettings,
     content: torch.Tensor,
@@ -355,17 +348,9 @@ def stylize(
     settings.validate()
     device = torch.device(device)
     started = time.perf_counter()
-    try:
-        with torch.inference_mode(False), torch.enable_grad():
-            result = _run(model, content.clone(), style, settings, device, init_image, on_step, should_stop)
-    except (RuntimeError, torch.OutOfMemoryError) as exc:
-        if not _is_out_of_memory(exc):
-            raise
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise OutOfMemoryError(
-            f"out of memory on {device} at size {settings.exact or settings.size}; use a smaller size or fewer style layers"
-        ) from None
+    hint = f"at size {settings.exact or settings.size}; use a smaller size or fewer style layers"
+    with gradient_run(device, hint):
+        result = _run(model, content.clone(), style, settings, device, init_image, on_step, should_stop)
     result.metrics.seconds = time.perf_counter() - started
     return result
 

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import InputError, OutOfMemoryError, StopRequested
+from .errors import InputError, StopRequested
 from .images import MAX_SIDE, MIN_SIDE, check_image, fit_size, match_color, resize
-from .memory import check_fits
-from .optimize import DEFAULT_LR, Objective, OptimizationResult, StylizeSettings, _is_out_of_memory, optimize_pixels
+from .memory import check_fits, gradient_run
+from .optimize import DEFAULT_LR, Objective, OptimizationResult, StylizeSettings, optimize_pixels
 from .precision import FP16_LOSS_SCALE, autocast_dtype, prefers_channels_last
 from .rotation import MAX_ANGLE, RotationSpec
 from .style import StyleSpec, compute_style_targets, normalize_weights
@@ -403,17 +403,8 @@ def search_rotation(
     for index, image in enumerate(style.images):
         check_image(image, f"style {index + 1}")
     device = torch.device(device)
-    try:
-        with torch.inference_mode(False), torch.enable_grad():
-            return _search(model, content, style, settings, loss, device, on_generation, should_stop)
-    except (RuntimeError, torch.OutOfMemoryError) as exc:
-        if not _is_out_of_memory(exc):
-            raise
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise OutOfMemoryError(
-            f"out of memory on {device} during the rotation search; use a smaller popsize or proxy size"
-        ) from None
+    with gradient_run(device, "during the rotation search; use a smaller popsize or proxy size"):
+        return _search(model, content, style, settings, loss, device, on_generation, should_stop)
 
 
 def _search(
