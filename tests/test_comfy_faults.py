@@ -120,3 +120,56 @@ def test_twenty_prompts_in_a_row_keep_memory_flat(server: ComfyServer, record_pr
         rss.append(server.rss_bytes())
     record_property("rss_after_each_prompt_mib", [round(r / 2**20) for r in rss])
     assert rss[19] <= 1.10 * rss[1], [round(r / 2**20) for r in rss]
+
+
+def _empty_image(prompt: dict[str, Any], node_id: str, width: int, height: int, batch: int = 1) -> None:
+    """Replace a sample-image node by ComfyUI's built-in EmptyImage (no upload needed)."""
+    prompt[node_id] = {
+        "class_type": "EmptyImage",
+        "inputs": {"width": width, "height": height, "batch_size": batch, "color": 0x808080},
+    }
+
+
+def _tiny_content(prompt):
+    _empty_image(prompt, "2", 1, 1)
+
+
+def _style_batch(prompt):
+    _empty_image(prompt, "3", 64, 64, batch=2)
+
+
+def _huge_size(prompt):
+    prompt["5"]["inputs"]["size"] = 8192
+
+
+BAD_INPUTS = [
+    (_tiny_content, "NST_Optimize", "content: the image is 1x1 px"),
+    (_style_batch, "NST_StyleMix", "style_1: got a batch of 2 images"),
+    (_huge_size, "NST_Optimize", "size: a 8192x8192 run needs about"),
+]
+
+
+@pytest.mark.parametrize("edit, node_type, message", BAD_INPUTS, ids=[b[0].__name__ for b in BAD_INPUTS])
+def test_bad_images_and_sizes_are_named_errors(server: ComfyServer, edit, node_type, message):
+    prompt = _basic()
+    edit(prompt)
+    run = server.run_prompt(prompt, timeout=300)
+    assert run.status == "error"
+    (error,) = run.messages("execution_error")
+    assert error["node_type"] == node_type
+    assert error["exception_message"].startswith(message), error["exception_message"]
+    assert server.run_prompt(_basic(seed=77), timeout=300).status == "success"
+
+
+def test_out_of_range_numbers_are_refused_before_running(server: ComfyServer):
+    prompt = _basic(steps=0)
+    with pytest.raises(PromptRejected) as rejected:
+        server.run_prompt(prompt, timeout=60)
+    assert rejected.value.status_code == 400 and "steps" in str(rejected.value.body["node_errors"]["5"])
+    search = shrink(load_api(WORKFLOWS / "api" / "rotation_de_search.json"))
+    search["1"]["inputs"]["weights"] = WEIGHTS_FILE
+    search["6"]["inputs"].update(popsize=2, proxy_size=16)
+    with pytest.raises(PromptRejected) as rejected:
+        server.run_prompt(search, timeout=60)
+    errors = str(rejected.value.body["node_errors"]["6"])
+    assert "popsize" in errors and "proxy_size" in errors
