@@ -322,6 +322,7 @@ def time_to_quality(
         f"defaults, scales={other_scales}": {"scales": other_scales},
         "adam lr=0.1, scales=off": TUNED,
         "adam lr=0.1, scales=auto": {**TUNED, "scales": "auto"},
+        "adam lr=0.2, scales=off": {**TUNED, "lr": 0.2},
     }
     for name, changes in candidates.items():
         settings = settings_for(size, **changes)
