@@ -11,8 +11,9 @@ busy machine too; the load average is recorded at the start and the end.
    as a percentage of this machine's matmul peak, measured in between;
 3. time to quality: wall time for our defaults to reach the full-size loss
    that the seed's recipe (Adam, single scale, 300 steps at 256 px)
-   reaches, as a fraction of that recipe's time; plus bf16's loss gap at
-   equal steps and at equal wall time;
+   reaches, as a fraction of that recipe's time; the same for the other
+   `scales` setting and for Adam with larger steps (TUNED); plus bf16's
+   loss gap at equal steps and at equal wall time;
 4. the rotation search, from bench_search.py when it exists;
 5. peak memory: RSS of a fresh process (CUDA max allocated on a GPU).
 

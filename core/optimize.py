@@ -17,7 +17,7 @@ import torch
 
 from .errors import InputError, NonFiniteLossError, StopRequested
 from .images import check_image, check_side, fit_size, keep_luminance_only, match_color, resize
-from .losses import tv_loss, weighted_content_loss, weighted_style_loss
+from .losses import content_loss, gram_matrix, style_loss, tv_loss
 from .memory import check_fits, gradient_run
 from .metrics import LossRecord, RunMetrics
 from .precision import DTYPE_CHOICES, FP16_LOSS_SCALE, autocast_dtype, dtype_name, prefers_channels_last
@@ -138,19 +138,23 @@ class Objective:
     tv_weight: float
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-image loss terms, each [B]; 'total' is their sum."""
-        features = self.extractor(image)
+        """Per-image loss terms, each [B]; 'total' is their sum.
+
+        Each layer's terms are taken as soon as the trunk yields the layer,
+        which keeps the backward pass's peak memory down (FeatureExtractor.stream).
+        """
+        content_terms: list[torch.Tensor] = []
+        style_terms: list[torch.Tensor] = []
+        for layer, features in self.extractor.stream(image):
+            if self.content_weight and layer in self.content_layer_weights:
+                weight = self.content_layer_weights[layer]
+                content_terms.append(weight * content_loss(features, self.content_targets[layer]))
+            if self.style_weight and layer in self.style_layer_weights:
+                weight = self.style_layer_weights[layer]
+                style_terms.append(weight * style_loss(gram_matrix(features), self.style_targets[layer]))
         zeros = image.new_zeros(image.shape[0])
-        content = (
-            self.content_weight * weighted_content_loss(features, self.content_targets, self.content_layer_weights)
-            if self.content_weight
-            else zeros
-        )
-        style = (
-            self.style_weight * weighted_style_loss(features, self.style_targets, self.style_layer_weights)
-            if self.style_weight
-            else zeros
-        )
+        content = self.content_weight * torch.stack(content_terms).sum(0) if content_terms else zeros
+        style = self.style_weight * torch.stack(style_terms).sum(0) if style_terms else zeros
         tv = self.tv_weight * tv_loss(image) if self.tv_weight else zeros
         return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
 

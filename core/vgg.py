@@ -8,7 +8,7 @@ deepest one a loss needs are run.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -127,17 +127,27 @@ class FeatureExtractor(nn.Module):
         """Always stay in eval mode: the trunk has no dropout or batch norm to train."""
         return super().train(False)
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def stream(self, image: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
+        """(layer, activations) of each requested layer, shallowest first, as the trunk computes them.
+
+        A loss taken from each layer as it arrives (as Objective does) is
+        backpropagated only when the backward pass reaches that layer;
+        losses taken after the whole forward pass would all run first and
+        hold every layer's gradient at once (0.6 GB more at 1024 px).
+        Autocast covers the trunk's modules only, never the caller's code
+        between two yields, so Grams and losses stay fp32.
+        """
         x = (image - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        found: dict[str, torch.Tensor] = {}
-        with torch.autocast(x.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            for index, module in enumerate(self.trunk):
+        for index, module in enumerate(self.trunk):
+            with torch.autocast(x.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
                 x = module(x)
-                if index in self._wanted:
-                    found[self._wanted[index]] = x
-        return found
+            if index in self._wanted:
+                yield self._wanted[index], x
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(self.stream(image))
 
 
 class VGGModel:

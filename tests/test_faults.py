@@ -31,19 +31,19 @@ SMALL = dict(size=48, steps=4, content_layers=("relu2_1",), style_layers=("relu1
 
 def test_out_of_memory_is_reported_and_the_next_run_works(vgg_model, small_images, monkeypatch):
     content, style = small_images
-    real_forward = FeatureExtractor.forward
+    real_stream = FeatureExtractor.stream  # forward and the run's losses both go through it
     calls = []
 
-    def failing_forward(self, image):
+    def failing_stream(self, image):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
-        return real_forward(self, image)
+        return real_stream(self, image)
 
-    monkeypatch.setattr(FeatureExtractor, "forward", failing_forward)
+    monkeypatch.setattr(FeatureExtractor, "stream", failing_stream)
     with pytest.raises(OutOfMemoryError, match="out of memory on cpu at size 48; use a smaller size"):
         stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**SMALL))
-    monkeypatch.setattr(FeatureExtractor, "forward", real_forward)
+    monkeypatch.setattr(FeatureExtractor, "stream", real_stream)
     result = stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**SMALL))
     assert torch.isfinite(result.image).all()
 

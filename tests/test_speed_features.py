@@ -17,6 +17,7 @@ from nst_nodes.cli import _settings_from_args, build_parser
 from nst_nodes.core import allocator
 from nst_nodes.core import optimize as optimize_module
 from nst_nodes.core.errors import InputError
+from nst_nodes.core.losses import gram_matrix
 from nst_nodes.core.optimize import StylizeSettings, build_objective, optimize_pixels, stylize
 from nst_nodes.core.precision import FP16_LOSS_SCALE, autocast_dtype
 from nst_nodes.core.scales import LADDER_RATIO, LADDER_START, parse_scales, scale_ladder, split_steps
@@ -84,6 +85,26 @@ def test_fp16_loss_scaling_keeps_small_gradients(vgg_model, small_images):
     assert reference.abs().max() > 0
     assert torch.count_nonzero(flushed) == 0  # every gradient underflowed: Adam did not move
     assert _cosine(scaled, reference) > 0.99  # measured 0.9998
+
+
+# ---------------------------------------------------------------- Gram matrices
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_backward_matches_the_numerical_gradient_and_keeps_the_layout(layout):
+    features = torch.randn(2, 5, 4, 3, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    assert torch.autograd.gradcheck(gram_matrix, (features,))
+    (gram_matrix(features) * torch.randn(2, 5, 5, dtype=torch.float64)).sum().backward()
+    assert features.grad.is_contiguous(memory_format=layout)  # no reorder for the conv below
+
+
+def test_gram_of_bf16_features_is_fp32_with_a_bf16_gradient():
+    features = torch.randn(1, 8, 6, 6).bfloat16().requires_grad_(True)
+    gram = gram_matrix(features)
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram, gram_matrix(features.detach().float()))
+    gram.sum().backward()
+    assert features.grad.dtype == torch.bfloat16
 
 
 # ---------------------------------------------------------------- channels_last
