@@ -17,7 +17,7 @@ from . import client
 from . import inspect_cli
 from .core.devices import DEVICE_CHOICES
 from .core.errors import InputError, NSTError, StopRequested
-from .core.optimize import COLOR_CHOICES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, StylizeSettings
+from .core.optimize import COLOR_CHOICES, DEFAULT_CONTENT_LAYERS, DEFAULT_LR, DEFAULT_STYLE_LAYERS, OPTIMIZERS, StylizeSettings
 from .core.precision import DTYPE_CHOICES
 from .core.rotation import ROTATION_MODES
 from .core.style import MIX_MODES
@@ -51,8 +51,10 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--exact", metavar="WxH", help="exact result size, e.g. 256x256 (ignores the aspect ratio)")
     parser.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the result (default 1)")
     parser.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="default lbfgs")
-    parser.add_argument("--lr", type=float, help="learning rate (default 1.0 for lbfgs, 0.02 for adam)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=StylizeSettings.optimizer, help="default %(default)s")
+    parser.add_argument(
+        "--lr", type=float, help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['lbfgs']} for lbfgs)"
+    )
     parser.add_argument("--content-weight", type=float, default=1.0, help="default 1")
     parser.add_argument("--style-weight", type=float, default=1e6, help="default 1e6")
     parser.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing (default 0)")
@@ -65,7 +67,7 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pooling", choices=POOLING_CHOICES, default="max", help="VGG pooling (default max)")
     parser.add_argument("--preserve-color", choices=COLOR_CHOICES, default="none", help="keep the content's colours")
     parser.add_argument(
-        "--dtype", choices=DTYPE_CHOICES, default="auto", help="VGG's arithmetic (default auto: bf16 on CUDA GPUs that have it, else fp32)"
+        "--dtype", choices=DTYPE_CHOICES, default="auto", help="VGG's arithmetic (default auto: bf16 on CPUs and CUDA GPUs with native bf16, else fp32)"
     )
     parser.add_argument(
         "--scales", default="off", metavar="auto|off|PX,...", help="coarse-to-fine: auto, off or the coarser sizes, e.g. 128,256 (default off)"

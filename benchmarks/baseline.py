@@ -128,13 +128,21 @@ class TutorialModel:
 
 
 class TutorialRun:
-    """The tutorial's optimisation loop: L-BFGS on the image, clamping inside the closure."""
+    """The tutorial's optimisation loop on the image, clamping inside the closure.
 
-    def __init__(self, tutorial: TutorialModel, init: torch.Tensor, lr: float = 1.0) -> None:
+    With the optimiser the engine uses, so that a step does the same work:
+    Adam (the engine's default), or L-BFGS as the engine runs it (one
+    iteration, one loss evaluation, per step; history 50).
+    """
+
+    def __init__(self, tutorial: TutorialModel, init: torch.Tensor, optimizer: str, lr: float) -> None:
         self.tutorial = tutorial
         self.image = init.clone().requires_grad_(True)
-        # The engine's L-BFGS: one iteration (one loss evaluation) per step, history 50.
-        self.optimizer = torch.optim.LBFGS([self.image], lr=lr, max_iter=1, history_size=50)
+        self.optimizer: torch.optim.Optimizer = (
+            torch.optim.LBFGS([self.image], lr=lr, max_iter=1, history_size=50)
+            if optimizer == "lbfgs"
+            else torch.optim.Adam([self.image], lr=lr)
+        )
         self.last = torch.zeros(())
 
     def step(self) -> float:

@@ -20,17 +20,17 @@ from .images import check_image, check_side, fit_size, keep_luminance_only, matc
 from .losses import content_loss, gram_matrix, style_loss, tv_loss
 from .memory import check_fits, gradient_run
 from .metrics import LossRecord, RunMetrics
-from .precision import DTYPE_CHOICES, FP16_LOSS_SCALE, autocast_dtype, dtype_name, prefers_channels_last
+from .precision import DTYPE_CHOICES, FP16_LOSS_SCALE, compute_dtype, dtype_name, prefers_channels_last
 from .scales import ScalesSetting, parse_scales, scale_ladder, split_steps
 from .style import StyleSpec, compute_style_targets
 from .vgg import FeatureExtractor, VGGModel, parse_layers
 
-OPTIMIZERS = ("lbfgs", "adam")
+OPTIMIZERS = ("adam", "lbfgs")
 INIT_CHOICES = ("content", "noise", "style")
 COLOR_CHOICES = ("none", "luminance", "histogram")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.1}
 MAX_STEPS = 100_000
 
 
@@ -41,8 +41,8 @@ class StylizeSettings:
     size: int = 512
     exact: tuple[int, int] | None = None  # (height, width); overrides size
     steps: int = 300
-    optimizer: str = "lbfgs"
-    lr: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
+    optimizer: str = "adam"
+    lr: float | None = None  # None: 0.1 for Adam, 1.0 for L-BFGS
     content_weight: float = 1.0
     style_weight: float = 1e6
     tv_weight: float = 0.0
@@ -181,7 +181,7 @@ def optimize_pixels(
     init: torch.Tensor,
     steps: int,
     optimizer: str = "adam",
-    lr: float = 0.02,
+    lr: float = DEFAULT_LR["adam"],
     on_step: Callable[[StepInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     history_every: int = 0,
@@ -381,7 +381,7 @@ def _run(
     content = resize(content.float(), output_hw)
     if settings.preserve_color == "histogram":
         style = replace(style, images=[match_color(image, content) for image in style.images])
-    precision = autocast_dtype(settings.dtype, device)
+    precision = compute_dtype(settings.dtype, device)
     channels_last = prefers_channels_last(device, precision)
     extractor = model.extractor(list(dict.fromkeys([*content_layers, *style_weights])), device, channels_last, precision)
     ladder = scale_ladder(output_hw, settings.scales)

@@ -1,21 +1,27 @@
 """Which arithmetic and memory layout a run uses on a device.
 
-bf16 autocast runs VGG's convolutions in bf16; Grams and losses stay fp32.
-Measured on this project's 2-core AMD EPYC (native bf16, torch 2.14, see
-benchmarks/run.py): a step is about 1.65x faster; with Adam the loss after
-300 steps at 256 px is 1 % higher at equal steps and 6-14 % lower at equal
-wall time. The issue that asked for this option measured the loss stalling
-25 % higher over 200 steps, and L-BFGS, the default optimiser, builds its
-curvature model from gradient differences that bf16 rounding blurs; CPUs
-without bf16 instructions emulate it (not measured here). So on the CPU (and MPS,
-not measured) `auto` means fp32 and bf16 is the user's choice. On CUDA,
-`auto` takes bf16 where the GPU supports it, the usual mixed-precision
-trade, and fp32 elsewhere: fp16's range needs the loss scaling that
-optimize_pixels applies, which has not been measured on a GPU here, so
-`auto` never picks fp16.
+In bf16 or fp16 the VGG trunk's weights and activations are converted once
+per run; Grams come out in fp32 and losses are fp32 (losses.py). Measured
+on this project's 2-core AMD EPYC (avx512_bf16, torch 2.14,
+benchmarks/run.py): a 512 px bf16 step took 0.48 s against fp32's 0.97 s
+(0.57 s with autocast and fp32 Grams). With Adam, the default optimiser,
+at 256 px, bf16's loss after 300 steps was 1.5 % above fp32's, and 12 %
+below it at equal wall time (fp32 then had done half the steps). Not
+costing quality at equal wall time is what `auto` asks of reduced
+precision, so `auto` means bf16 on CPUs with native bf16 instructions, and
+fp32 on other CPUs (they emulate bf16; not measured here) and on MPS (not
+measured). The issue that asked for this option measured a loss stalling
+25 % higher with autocast; the converted trunk with bf16 Grams did not
+stall here. On CUDA, `auto` takes bf16 where the GPU supports it, the usual
+mixed-precision trade, and fp32 elsewhere: fp16's range needs the loss
+scaling that optimize_pixels applies, which has not been measured on a GPU
+here, so `auto` never picks fp16.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import torch
 
@@ -30,8 +36,8 @@ _REDUCED = {"bf16": torch.bfloat16, "fp16": torch.float16}
 FP16_LOSS_SCALE = 2.0**16
 
 
-def autocast_dtype(choice: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the VGG forward pass for a `dtype` setting, None for fp32.
+def compute_dtype(choice: str, device: torch.device) -> torch.dtype | None:
+    """The dtype of the VGG trunk's arithmetic for a `dtype` setting, None for fp32.
 
     fp16 on the CPU is refused: it is emulated there and slower than fp32,
     and bf16 is the CPU's fast format.
@@ -41,6 +47,8 @@ def autocast_dtype(choice: str, device: torch.device) -> torch.dtype | None:
     if choice == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return torch.bfloat16
         return None
     if choice == "fp16" and device.type == "cpu":
         raise InputError(
@@ -49,13 +57,31 @@ def autocast_dtype(choice: str, device: torch.device) -> torch.dtype | None:
     return _REDUCED.get(choice)
 
 
+@functools.cache
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU multiplies bf16 in hardware (x86 avx512_bf16 or AMX), as Linux reports it.
+
+    Elsewhere (macOS, Windows, ARM) the answer is False: bf16 stays a choice
+    there until it is measured.
+    """
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def dtype_name(dtype: torch.dtype | None) -> str:
-    """'fp32', 'bf16' or 'fp16': how metrics name an autocast dtype."""
+    """'fp32', 'bf16' or 'fp16': how metrics name a compute dtype."""
     return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32") if dtype is not None else "fp32"
 
 
 def prefers_channels_last(device: torch.device, dtype: torch.dtype | None = None) -> bool:
-    """Whether VGG runs faster on NHWC activations on this device with this autocast dtype.
+    """Whether VGG runs faster on NHWC activations on this device with this compute dtype.
 
     CPU: measured, a 256 px step takes about 5-10 % less time (oneDNN's
     convolutions are NHWC-native). CUDA: cuDNN's tensor-core kernels for

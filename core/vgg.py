@@ -89,10 +89,12 @@ class FeatureExtractor(nn.Module):
     Two speed options leave the caller's image alone (an optimised parameter
     must stay NCHW fp32: torch's L-BFGS fails on channels_last tensors):
     `channels_last` converts the normalised input inside the forward pass,
-    which lets oneDNN/cuDNN skip their layout reorders (VGGModel.extractor
-    also converts its private copy of the weights); `autocast_dtype` runs
-    the trunk under autocast in bf16 or fp16. Features then come out in that
-    dtype, and Grams and losses upcast them to fp32 (see losses.py).
+    which lets oneDNN/cuDNN skip their layout reorders; `compute_dtype`
+    (bf16 or fp16) casts it to the dtype the trunk's weights were converted
+    to (VGGModel.extractor converts its private copy for both options).
+    Features then come out in that dtype, and Grams and losses are fp32
+    (see losses.py). A trunk converted once beats autocast, which casts
+    every weight again on every pass.
     """
 
     def __init__(
@@ -101,7 +103,7 @@ class FeatureExtractor(nn.Module):
         layers: Sequence[str],
         pooling: str = "max",
         channels_last: bool = False,
-        autocast_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         if pooling not in POOLING_CHOICES:
@@ -118,7 +120,7 @@ class FeatureExtractor(nn.Module):
         self.trunk.eval()
         self.pooling = pooling
         self.channels_last = channels_last
-        self.autocast_dtype = autocast_dtype
+        self.compute_dtype = compute_dtype
         self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -134,15 +136,14 @@ class FeatureExtractor(nn.Module):
         backpropagated only when the backward pass reaches that layer;
         losses taken after the whole forward pass would all run first and
         hold every layer's gradient at once (0.6 GB more at 1024 px).
-        Autocast covers the trunk's modules only, never the caller's code
-        between two yields, so Grams and losses stay fp32.
         """
         x = (image - self.mean) / self.std
+        if self.compute_dtype is not None:
+            x = x.to(self.compute_dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for index, module in enumerate(self.trunk):
-            with torch.autocast(x.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-                x = module(x)
+            x = module(x)
             if index in self._wanted:
                 yield self._wanted[index], x
 
@@ -173,18 +174,20 @@ class VGGModel:
         layers: Sequence[str],
         device: torch.device | str = "cpu",
         channels_last: bool = False,
-        autocast_dtype: torch.dtype | None = None,
+        compute_dtype: torch.dtype | None = None,
     ) -> FeatureExtractor:
         """A frozen extractor for `layers` on `device`, independent of this model's tensors.
 
-        See FeatureExtractor for the two speed options; with `channels_last`
-        the copied weights are converted too, so convolutions need no reorder.
+        See FeatureExtractor for the two speed options, which convert the
+        copied weights too, so that convolutions need no reorder or cast.
         """
         deepest = max(LAYER_INDEX[name] for name in parse_layers(layers, "layers"))
         trunk = copy.deepcopy(nn.Sequential(*list(self.features.children())[: deepest + 1]))
+        if compute_dtype is not None:
+            trunk = trunk.to(compute_dtype)
         if channels_last:
             trunk = trunk.to(memory_format=torch.channels_last)
-        return FeatureExtractor(trunk, layers, self.pooling, channels_last, autocast_dtype).to(device)
+        return FeatureExtractor(trunk, layers, self.pooling, channels_last, compute_dtype).to(device)
 
 
 

@@ -45,7 +45,7 @@ MIX_DEFAULTS = {"weight_2": 1.0, "weight_3": 1.0, "weight_4": 1.0, "mode": "gram
 
 def optimize(node_id: int, pos: tuple[int, int], style: tuple[int, int], steps: int, size: int, **extra: Any) -> Node:
     inputs = {
-        "vgg": link(1), "content": link(2), "style": style, "steps": steps, "optimizer": "lbfgs",
+        "vgg": link(1), "content": link(2), "style": style, "steps": steps, "optimizer": "adam",
         "learning_rate": 0.0, "size": size, "init": "content", "preserve_color": "none", "seed": 0,
         "preview_interval": 10, "dtype": "auto", "scales": "off", **extra,
     }  # fmt: skip

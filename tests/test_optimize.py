@@ -26,10 +26,10 @@ def test_style_only_from_noise_lowers_style_loss_by_90_percent(vgg_model, small_
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_content_and_style_lower_total_loss(vgg_model, small_images, optimizer):
     content, style = small_images
-    settings = StylizeSettings(**FAST, steps=25, optimizer=optimizer, style_weight=1e4)
+    settings = StylizeSettings(**FAST, steps=40, optimizer=optimizer, style_weight=1e4)
     result = stylize(vgg_model, content, StyleSpec([style]), settings)
     history = result.metrics.history
-    assert history[0]["step"] == 0 and history[-1]["step"] == 25
+    assert history[0]["step"] == 0 and history[-1]["step"] == 40
     assert result.metrics.final["total"] < 0.7 * history[0]["total"]
     assert result.image.shape == (1, 3, 36, 48)
     assert result.image.min() >= 0 and result.image.max() <= 1

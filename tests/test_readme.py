@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from nst_nodes.cli import build_parser
+from nst_nodes.core.optimize import DEFAULT_LR, StylizeSettings
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -37,6 +38,26 @@ def test_every_stylize_flag_in_the_knob_table():
     flags = {opt for action in stylize._actions for opt in action.option_strings if opt.startswith("--")} - {"--help"}
     missing = [flag for flag in sorted(flags) if f"`{flag}" not in README]
     assert missing == []
+
+
+def _knob_defaults() -> dict[str, str]:
+    """`--flag` -> the default column of its row in the knob table (cells split at unescaped bars)."""
+    defaults = {}
+    for line in README.splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)]
+        if len(cells) == 6 and cells[1].startswith("`--"):
+            defaults[cells[1].strip("`").split()[0]] = cells[3]
+    return defaults
+
+
+def test_knob_table_defaults_are_the_code_defaults():
+    settings = StylizeSettings()
+    table = _knob_defaults()
+    assert table["--optimizer"] == f"`{settings.optimizer}`"
+    assert table["--dtype"] == f"`{settings.dtype}`" and table["--scales"] == f"`{settings.scales}`"
+    assert table["--size"] == str(settings.size) and table["--steps"] == str(settings.steps)
+    adam_lr, lbfgs_lr = DEFAULT_LR["adam"], DEFAULT_LR["lbfgs"]
+    assert table["--lr"].startswith(f"{adam_lr} (Adam), {lbfgs_lr} (L-BFGS)")
 
 
 def test_comfyui_requirements_match_the_package_without_torch():

@@ -19,7 +19,7 @@ from nst_nodes.core import optimize as optimize_module
 from nst_nodes.core.errors import InputError
 from nst_nodes.core.losses import gram_matrix
 from nst_nodes.core.optimize import StylizeSettings, build_objective, optimize_pixels, stylize
-from nst_nodes.core.precision import FP16_LOSS_SCALE, autocast_dtype
+from nst_nodes.core.precision import FP16_LOSS_SCALE, compute_dtype, cpu_has_native_bf16
 from nst_nodes.core.scales import LADDER_RATIO, LADDER_START, parse_scales, scale_ladder, split_steps
 from nst_nodes.core.style import StyleSpec
 
@@ -38,7 +38,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_bf16_on_cpu_gives_finite_losses_close_to_fp32(vgg_model, small_images):
     content, style = small_images
     runs = {
-        dtype: stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=6, dtype=dtype))
+        dtype: stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=6, optimizer="lbfgs", dtype=dtype))
         for dtype in ("fp32", "bf16")
     }
     fp32, bf16 = (runs[d].metrics for d in ("fp32", "bf16"))
@@ -53,6 +53,18 @@ def test_bf16_on_cpu_gives_finite_losses_close_to_fp32(vgg_model, small_images):
     assert bf16.final["total"] < 0.9 * bf16.history[0]["total"]
 
 
+def test_bf16_extractor_converts_its_own_copy_of_the_weights_once(vgg_model):
+    extractor = vgg_model.extractor(LAYERS, CPU, channels_last=True, compute_dtype=torch.bfloat16)
+    assert {p.dtype for p in extractor.trunk.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in vgg_model.features.parameters()} == {torch.float32}  # the shared model is untouched
+    image = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(6))
+    features = extractor(image)
+    assert all(f.dtype == torch.bfloat16 and f.is_contiguous(memory_format=torch.channels_last) for f in features.values())
+    reference = vgg_model.extractor(LAYERS, CPU)(image)
+    for layer in LAYERS:  # bf16 keeps 8 significant bits per layer; the maps agree to a few per cent
+        assert _cosine(features[layer].float(), reference[layer]) > 0.999, layer
+
+
 def test_fp16_on_cpu_is_refused_with_a_way_out(vgg_model, small_images):
     content, style = small_images
     with pytest.raises(InputError, match="dtype: fp16 .* use bf16"):
@@ -61,15 +73,32 @@ def test_fp16_on_cpu_is_refused_with_a_way_out(vgg_model, small_images):
         StylizeSettings(dtype="fp64").validate()
 
 
-def test_auto_dtype_is_fp32_on_cpu():
-    assert autocast_dtype("auto", CPU) is None
-    assert autocast_dtype("bf16", CPU) == torch.bfloat16
+def test_auto_dtype_on_cpu_is_bf16_only_with_native_bf16():
+    expected = torch.bfloat16 if cpu_has_native_bf16() else None
+    assert compute_dtype("auto", CPU) == expected
+    assert compute_dtype("bf16", CPU) == torch.bfloat16 and compute_dtype("fp32", CPU) is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("fpu sse2 avx2 avx512f avx512bw avx512_bf16 avx512_vnni", True),  # AMD Zen 4, Intel Cooper Lake
+        ("fpu sse2 avx2 avx512f amx_bf16 amx_tile", True),  # Intel Sapphire Rapids
+        ("fpu sse2 avx2 avx512f avx512bw avx512_vnni", False),  # AVX-512 without bf16: emulated
+        ("fpu sse2 avx2", False),
+    ],
+)
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(str(cpuinfo)) is native
+    assert cpu_has_native_bf16(str(tmp_path / "missing")) is False  # not Linux: fp32 stays the default
 
 
 def test_fp16_loss_scaling_keeps_small_gradients(vgg_model, small_images):
     """fp16 flushes VGG's small gradients to zero; the scaled backward pass recovers fp32's step.
 
-    CPU autocast runs fp16 too, which lets this check the GPU path's scaling.
+    The CPU runs fp16 convolutions too (slowly), which lets this check the GPU path's scaling.
     """
     content, style = small_images
     generator = torch.Generator().manual_seed(3)
@@ -77,7 +106,7 @@ def test_fp16_loss_scaling_keeps_small_gradients(vgg_model, small_images):
     settings = StylizeSettings(content_layers=("relu2_1",), style_layers=("relu1_1",), content_weight=1e-3, style_weight=0)
 
     def step(dtype: torch.dtype | None, scale: float) -> torch.Tensor:
-        extractor = vgg_model.extractor(["relu1_1", "relu2_1"], CPU, autocast_dtype=dtype)
+        extractor = vgg_model.extractor(["relu1_1", "relu2_1"], CPU, compute_dtype=dtype)
         objective = build_objective(extractor, content, StyleSpec([style]), settings, CPU)
         return optimize_pixels(objective, init, 1, "adam", 0.02, backward_scale=scale).image - init
 
@@ -98,13 +127,35 @@ def test_gram_backward_matches_the_numerical_gradient_and_keeps_the_layout(layou
     assert features.grad.is_contiguous(memory_format=layout)  # no reorder for the conv below
 
 
-def test_gram_of_bf16_features_is_fp32_with_a_bf16_gradient():
-    features = torch.randn(1, 8, 6, 6).bfloat16().requires_grad_(True)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_of_bf16_features_is_fp32_with_a_bf16_gradient(layout):
+    generator = torch.Generator().manual_seed(5)
+    features = torch.randn(1, 8, 6, 6, generator=generator).bfloat16().contiguous(memory_format=layout)
+    features.requires_grad_(True)
     gram = gram_matrix(features)
     assert gram.dtype == torch.float32
-    torch.testing.assert_close(gram, gram_matrix(features.detach().float()))
-    gram.sum().backward()
-    assert features.grad.dtype == torch.bfloat16
+    # The CPU multiplies bf16 maps in bf16 with fp32 sums: only the result is
+    # rounded, to 8 significant bits (relative error at most 2**-8).
+    exact = gram_matrix(features.detach().double())
+    assert torch.allclose(gram.double(), exact, rtol=2**-8, atol=1e-6)
+    weights = torch.randn(1, 8, 8, generator=generator)
+    (gram * weights).sum().backward()
+    assert features.grad.dtype == torch.bfloat16 and features.grad.is_contiguous(memory_format=layout)
+    wide = features.detach().double().requires_grad_(True)
+    (gram_matrix(wide) * weights.double()).sum().backward()
+    assert _cosine(features.grad.double(), wide.grad) > 0.999
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_gram_is_the_same_for_either_layout(batch):
+    """Property: the memory layout (and the view taken for a batch of one) never changes the Gram."""
+    generator = torch.Generator().manual_seed(batch)
+    features = torch.randn(batch, 16, 9, 7, generator=generator, dtype=torch.float64)
+    nchw = gram_matrix(features)
+    nhwc = gram_matrix(features.contiguous(memory_format=torch.channels_last))
+    flat = features.reshape(batch, 16, 63)
+    torch.testing.assert_close(nhwc, nchw)
+    torch.testing.assert_close(nchw, flat @ flat.transpose(1, 2) / (16 * 63))
 
 
 # ---------------------------------------------------------------- channels_last
