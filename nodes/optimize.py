@@ -129,7 +129,7 @@ class Optimize(io.ComfyNode):
             display_name="Optimize (NST)",
             category=CATEGORY,
             description=(
-                "Repaints each content image in the given style by optimising its pixels (L-BFGS or Adam) "
+                "Repaints each content image in the given style by optimising its pixels (Adam or L-BFGS) "
                 "against VGG19's content and style losses. A batch of N content images gives N results. "
                 "Runs on ComfyUI's device with a live preview; Cancel stops it within one step."
             ),
