@@ -92,10 +92,6 @@ def settings_for(size: int, **changes: Any) -> StylizeSettings:
     return StylizeSettings(size=size, **changes)
 
 
-def layers_of(settings: StylizeSettings) -> list[str]:
-    return list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-
-
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -226,7 +222,7 @@ def step_flops(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size
     from torch.utils.flop_counter import FlopCounterMode
 
     settings = settings_for(size, scales="off", dtype="fp32")
-    extractor = model.extractor(layers_of(settings), device, prefers_channels_last(device))
+    extractor = model.extractor(settings.layers_needed(), device, prefers_channels_last(device))
     objective = build_objective(extractor, resize(content, (size, size)), StyleSpec([style]), settings, device)
     image = resize(content, (size, size)).to(device).requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
@@ -240,7 +236,7 @@ def step_flops(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size
 def full_size_judge(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size: int, device: torch.device):
     """The fp32 total loss at full size, the yardstick every run is measured with."""
     settings = settings_for(size, dtype="fp32")
-    extractor = model.extractor(layers_of(settings), device, prefers_channels_last(device))
+    extractor = model.extractor(settings.layers_needed(), device, prefers_channels_last(device))
     objective: Objective = build_objective(extractor, resize(content, (size, size)), StyleSpec([style]), settings, device)
 
     @torch.no_grad()

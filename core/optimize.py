@@ -104,6 +104,11 @@ class StylizeSettings:
             return int(self.exact[0]), int(self.exact[1])
         return fit_size(content_hw[0], content_hw[1], int(self.size))
 
+    def layers_needed(self) -> list[str]:
+        """Content layers, then style layers, each once: what the extractor must return."""
+        content = parse_layers(self.content_layers, "content layers")
+        return list(dict.fromkeys([*content, *parse_layers(self.style_layers, "style layers")]))
+
     def style_weights_by_layer(self) -> dict[str, float]:
         layers = parse_layers(self.style_layers, "style layers")
         weights = self.style_layer_weights or [1.0] * len(layers)
@@ -370,20 +375,20 @@ def _run(
     should_stop: Callable[[], bool] | None,
 ) -> StylizeResult:
     check_image(content, "content")
-    for index, image in enumerate(style.images):
-        check_image(image, f"style {index + 1}")
+    style.check_images()
     if init_image is not None:
         check_image(init_image, "init image")
     output_hw = settings.output_hw(tuple(content.shape[-2:]))
     content_layers = parse_layers(settings.content_layers, "content layers")
     style_weights = settings.style_weights_by_layer()
-    check_fits(*output_hw, list(dict.fromkeys([*content_layers, *style_weights])), settings.optimizer, device)
+    layers = settings.layers_needed()
+    check_fits(*output_hw, layers, settings.optimizer, device)
     content = resize(content.float(), output_hw)
     if settings.preserve_color == "histogram":
         style = replace(style, images=[match_color(image, content) for image in style.images])
     precision = compute_dtype(settings.dtype, device)
     channels_last = prefers_channels_last(device, precision)
-    extractor = model.extractor(list(dict.fromkeys([*content_layers, *style_weights])), device, channels_last, precision)
+    extractor = model.extractor(layers, device, channels_last, precision)
     ladder = scale_ladder(output_hw, settings.scales)
     plan = [(hw, steps) for hw, steps in zip(ladder, split_steps(ladder, settings.steps)) if steps > 0]
     # Each scale starts from the previous one's result upsampled; the first from the chosen init.

@@ -291,9 +291,9 @@ class Proxy:
         # Not channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
         # kernels per size (measured: a 50 px forward pass took 100 ms at a new size, 10 ms when seen before).
         self.precision = compute_dtype(loss.dtype, device)
-        needed = list(dict.fromkeys([*self.content_layers, *self.style_weights]))
+        self.layers = loss.layers_needed()
         channels_last = prefers_channels_last(device) and device.type != "cpu"
-        self.extractor = model.extractor(needed, device, channels_last, self.precision)
+        self.extractor = model.extractor(self.layers, device, channels_last, self.precision)
         self.content = content.to(device)
         with torch.no_grad():
             found = self.extractor(self.content)
@@ -402,8 +402,7 @@ def search_rotation(
     if float(loss.style_weight) == 0:
         raise InputError("style weight: is 0, but the search changes only the style target; use a style weight > 0")
     check_image(content, "content")
-    for index, image in enumerate(style.images):
-        check_image(image, f"style {index + 1}")
+    style.check_images()
     device = torch.device(device)
     with gradient_run(device, "during the rotation search; use a smaller popsize or proxy size"):
         return _search(model, content, style, settings, loss, device, on_generation, should_stop)
@@ -424,8 +423,7 @@ def _search(
     started = time.perf_counter()
     layout = _Layout.of(settings, len(style.images))
     proxy = Proxy(model, content, style, settings, loss, device)
-    layers = list(dict.fromkeys([*proxy.content_layers, *proxy.style_weights]))
-    check_fits(*proxy.hw, layers, "adam", device, batch=layout.population(settings.popsize), what="proxy size")
+    check_fits(*proxy.hw, proxy.layers, "adam", device, batch=layout.population(settings.popsize), what="proxy size")
     score = _scoring(proxy, settings, should_stop)
     # Every candidate keeps its proxy image (3 x proxy px^2 floats, about 0.1 MB at 96 px): the distinct
     # top-k can only be chosen at the end, since a later, better candidate can displace an earlier pick.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from .errors import InputError
-from .images import MIN_SIDE, resize
+from .images import MIN_SIDE, check_image, resize
 from .losses import gram_matrix
 from .rotation import RotationSpec, dfr_rotate_features, rotate_style_image, size_for_rotation
 from .vgg import FeatureExtractor
@@ -79,6 +79,15 @@ class StyleSpec:
             raise InputError(f"style scale: {self.scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}")
         if self.rotation is not None and not isinstance(self.rotation, RotationSpec):
             raise InputError(f"style rotation: expected a RotationSpec or None, got {type(self.rotation).__name__}")
+
+    def check_images(self) -> None:
+        """Refuse unusable style pixels (too small, NaN...), naming the image.
+
+        Not part of __post_init__: it scans every pixel, and the search
+        makes a new spec per candidate from images already checked.
+        """
+        for index, image in enumerate(self.images):
+            check_image(image, f"style {index + 1}")
 
     def with_rotation(self, rotation: RotationSpec | None) -> "StyleSpec":
         """A copy of this recipe with `rotation` in place of its own (None: no rotation)."""

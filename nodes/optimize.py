@@ -27,7 +27,7 @@ from ..core.optimize import (
 from ..core.plot import plot_losses
 from ..core.precision import DTYPE_CHOICES
 from ..core.style import StyleSpec
-from ..core.vgg import VGGModel, parse_layers
+from ..core.vgg import VGGModel
 from . import _comfy
 from ._convert import image_to_list, list_to_image
 from ._types import CATEGORY, LOSS, STYLE, VGG
@@ -108,8 +108,7 @@ def pair_init_images(init_image: torch.Tensor | None, count: int) -> list[torch.
 
 def run_bytes(settings: StylizeSettings, content_hw: tuple[int, int]) -> int:
     """The engine's estimate of what one run at these settings needs on the device."""
-    layers = [*parse_layers(settings.content_layers, "content layers"), *settings.style_weights_by_layer()]
-    return estimate_run_bytes(*settings.output_hw(content_hw), list(dict.fromkeys(layers)), settings.optimizer)
+    return estimate_run_bytes(*settings.output_hw(content_hw), settings.layers_needed(), settings.optimizer)
 
 
 def metrics_json(metrics: list[RunMetrics]) -> str:

@@ -194,31 +194,14 @@ class RotationDESearch(io.ComfyNode):
         vgg: VGGModel,
         content: torch.Tensor,
         style: StyleSpec,
-        rotations: int,
-        objective: str,
-        angle_min: float,
-        angle_max: float,
-        popsize: int,
-        generations: int,
-        proxy_size: int,
-        proxy_steps: int,
-        top_k: int,
-        seed: int,
-        search_rotation_weight: bool,
-        rotation_weight: float,
-        search_fusion_weights: bool,
-        search_mix_weights: bool,
-        min_separation: float,
-        epsilon: float,
         loss: StylizeSettings | None = None,
+        **search_inputs: object,
     ) -> io.NodeOutput:
+        """`search_inputs` are the schema's search widgets, named as search_settings takes them."""
         check_model_inputs(vgg, style)
         if loss is not None and not isinstance(loss, StylizeSettings):
             raise InputError("loss: connect the output of Content/Style Loss (NST) or leave it empty")
-        settings = search_settings(
-            rotations, objective, angle_min, angle_max, popsize, generations, proxy_size, proxy_steps, top_k, seed,
-            search_rotation_weight, rotation_weight, search_fusion_weights, search_mix_weights, min_separation, epsilon,
-        )  # fmt: skip
+        settings = search_settings(**search_inputs)
         image = image_to_single(content, "content")
         progress = _comfy.Progress(settings.generations, preview_every=1)
 

@@ -96,3 +96,21 @@ def shrink(prompt: Mapping[str, Any]) -> dict[str, Any]:
 
 def nodes_of(prompt: Mapping[str, Any], class_type: str) -> list[str]:
     return [key for key, node in prompt.items() if node["class_type"] == class_type]
+
+
+def interrupt_during(
+    server: ComfyServer, prompt: Mapping[str, Any], node: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """Queue `prompt` and interrupt it once `node` reports progress.
+
+    Returns the interruption event's data, every event of the prompt, and its history.
+    """
+    with server.ws_events() as stream:
+        code, body = server.queue_prompt(prompt, client_id=stream.client_id)
+        assert code == 200, body
+        prompt_id = body["prompt_id"]
+        stream.collect_until(lambda e: e["type"] == "progress" and e["data"]["node"] == node, timeout=300)
+        assert server.interrupt() == 200
+        events = stream.collect_prompt(prompt_id, timeout=300)
+    (interrupted,) = [e["data"] for e in events if e["type"] == "execution_interrupted"]
+    return interrupted, events, server.wait_for_history(prompt_id, timeout=30)

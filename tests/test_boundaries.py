@@ -36,11 +36,16 @@ def test_detector_catches_an_import(tmp_path):
 
 
 def test_import_is_cheap_and_comfy_free():
+    """Outside ComfyUI, importing the package, its node package, client and CLI imports no ComfyUI,
+    loads no node module and no heavy or network library, and leaves ComfyUI's V3 entry point usable."""
     code = (
-        "import sys, nst_nodes, nst_nodes.core, nst_nodes.cli\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r)\n"
+        "import sys, inspect, nst_nodes, nst_nodes.core, nst_nodes.nodes, nst_nodes.client, nst_nodes.workflow, nst_nodes.cli\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in %r or m.startswith('nst_nodes.nodes.'))\n"
         "heavy = sorted(m for m in sys.modules if m.startswith(('torchvision', 'scipy', 'safetensors')))\n"
-        "print(bad, heavy)\n" % (COMFY_MODULES,)
+        "lazy = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'websocket'))\n"
+        "print(bad, heavy, lazy, inspect.iscoroutinefunction(nst_nodes.comfy_entrypoint),"
+        " hasattr(nst_nodes, 'NODE_CLASS_MAPPINGS'))\n" % (COMFY_MODULES,)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
-    assert out.stdout.strip() == "[] []"
+    # NODE_CLASS_MAPPINGS would make ComfyUI ignore comfy_entrypoint.
+    assert out.stdout.strip() == "[] [] [] True False"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from comfy_harness import ComfyServer, PromptRejected
-from nst_comfy import WORKFLOWS, load_api, shrink, weights_file
+from nst_comfy import WORKFLOWS, interrupt_during, load_api, shrink, weights_file
 from nst_nodes.core.vgg import random_vgg19_state_dict
 from nst_nodes.core.weights import WEIGHTS_FILE
 
@@ -98,16 +98,8 @@ def test_interrupting_a_search_stops_it_and_the_next_prompt_runs(server: ComfySe
     prompt = shrink(load_api(WORKFLOWS / "api" / "rotation_de_search.json"))
     prompt["1"]["inputs"]["weights"] = WEIGHTS_FILE
     prompt["6"]["inputs"].update(generations=1000, popsize=8, proxy_steps=5)
-    with server.ws_events() as stream:
-        code, body = server.queue_prompt(prompt, client_id=stream.client_id)
-        assert code == 200, body
-        prompt_id = body["prompt_id"]
-        stream.collect_until(lambda e: e["type"] == "progress" and e["data"]["node"] == "6", timeout=300)
-        assert server.interrupt() == 200
-        events = stream.collect_prompt(prompt_id, timeout=300)
-    (interrupted,) = [e["data"] for e in events if e["type"] == "execution_interrupted"]
+    interrupted, _events, history = interrupt_during(server, prompt, "6")
     assert interrupted["node_type"] == "NST_RotationDESearch"
-    history = server.wait_for_history(prompt_id, timeout=30)
     assert "8" not in history["outputs"]  # nothing rendered or saved
     assert server.run_prompt(_basic(seed=123), timeout=300).status == "success"
 

@@ -25,6 +25,7 @@ from nst_comfy import (
     TEST_SIZE,
     UI_WORKFLOWS,
     WORKFLOWS,
+    interrupt_during,
     load_api,
     nodes_of,
     nst_server,
@@ -243,17 +244,8 @@ def test_progress_events_with_live_previews(server: ComfyServer):
 
 
 def test_interrupt_stops_optimize_and_the_next_prompt_runs(server: ComfyServer):
-    prompt = _basic(steps=100_000, preview_interval=0)
-    with server.ws_events() as stream:
-        code, body = server.queue_prompt(prompt, client_id=stream.client_id)
-        assert code == 200, body
-        prompt_id = body["prompt_id"]
-        stream.collect_until(lambda e: e["type"] == "progress" and e["data"]["node"] == "5", timeout=300)
-        assert server.interrupt() == 200
-        events = stream.collect_prompt(prompt_id, timeout=300)
-    (interrupted,) = [e["data"] for e in events if e["type"] == "execution_interrupted"]
+    interrupted, events, history = interrupt_during(server, _basic(steps=100_000, preview_interval=0), "5")
     assert interrupted["node_type"] == "NST_Optimize"
-    history = server.wait_for_history(prompt_id, timeout=30)
     assert history["status"]["status_str"] == "error"
     assert "6" not in history["outputs"]  # the result was never saved
     assert not [e for e in events if e["type"] == "execution_error"]  # interrupted, not failed
