@@ -22,6 +22,7 @@ from .core.precision import DTYPE_CHOICES
 from .core.rotation import ROTATION_MODES
 from .core.style import MIX_MODES
 from .core.vgg import POOLING_CHOICES
+from .weights_cli import add_weights_args, byte_progress, load_model_from_args
 from .search_cli import add_search_arguments, refuse_existing_outputs, run_search, search_settings_from_args
 
 EXIT_USAGE = 2
@@ -33,11 +34,6 @@ def _float_list(text: str, what: str) -> list[float]:
         return [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise InputError(f"{what}: {text!r} is not a comma-separated list of numbers, e.g. 0.25,0.75") from None
-
-
-def _add_weights_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", metavar="PATH", help="VGG19 weights (.pth or .safetensors); default: see `nst weights`")
-    parser.add_argument("--offline", action="store_true", help="never download the weights; fail with where to put them")
 
 
 def _add_run_args(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +51,8 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr", type=float, help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['lbfgs']} for lbfgs)"
     )
-    parser.add_argument("--content-weight", type=float, default=1.0, help="default 1")
-    parser.add_argument("--style-weight", type=float, default=1e6, help="default 1e6")
+    parser.add_argument("--content-weight", type=float, default=StylizeSettings.content_weight, help="default %(default)g")
+    parser.add_argument("--style-weight", type=float, default=StylizeSettings.style_weight, help="default %(default)g")
     parser.add_argument("--tv-weight", type=float, default=0.0, help="total-variation smoothing (default 0)")
     parser.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS), metavar="L,...")
     parser.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), metavar="L,...")
@@ -73,11 +69,11 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
         "--scales", default="off", metavar="auto|off|PX,...", help="coarse-to-fine: auto, off or the coarser sizes, e.g. 128,256 (default off)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
-    _add_weights_args(parser)
+    add_weights_args(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer with VGG19 (Gatys et al.).")
+    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer with VGG16 or VGG19 (Gatys et al.).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("stylize", help="paint a content image in the style of one or more style images")
@@ -93,26 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(search)
     add_search_arguments(search)
 
-    weights = commands.add_parser("weights", help="show where VGG19 weights are looked for, or download them")
-    weights.add_argument("--download", action="store_true", help="download torchvision's VGG19 if none is found")
-    _add_weights_args(weights)
+    weights = commands.add_parser("weights", help="show where VGG weights are looked for, or download them")
+    weights.add_argument("--download", action="store_true", help="download the weights --model names if none are found")
+    add_weights_args(weights)
     inspect_cli.add_parser(commands)
     client.add_parser(commands)
     return parser
-
-
-def _byte_progress(total: int | None):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="VGG19 weights", disable=None)
-
-
-def _load_model(args: argparse.Namespace, pooling: str = "max"):
-    from .core.vgg import VGGModel
-    from .core.weights import load_vgg19_features, locate_weights
-
-    path = locate_weights(args.weights, offline=args.offline, progress=_byte_progress)
-    return VGGModel(load_vgg19_features(path), str(path), pooling)
 
 
 def _settings_from_args(args: argparse.Namespace) -> StylizeSettings:
@@ -203,7 +185,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     spec = spec.with_rotation(rotation)
     device = resolve_device(args.device)
     tune_allocator()  # this process only runs the job: keep activations' pages mapped between steps
-    model = _load_model(args, args.pooling)
+    model = load_model_from_args(args, args.pooling)
 
     bar = tqdm(total=settings.steps, desc="stylize", unit="step", disable=None, leave=False)
 
@@ -241,25 +223,26 @@ def cmd_search_rotation(args: argparse.Namespace) -> int:
     refuse_existing_outputs(args, search)
     content, spec, init_image = _load_inputs(args)
     device = resolve_device(args.device)
-    model = _load_model(args, args.pooling)
+    model = load_model_from_args(args, args.pooling)
     return run_search(args, model, content, spec, settings, search, device, init_image)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from .core.weights import WEIGHTS_FILE, candidates, locate_weights
+    from .core.weights import WEIGHTS_FILE, candidates, locate_weights, resolve_convention
 
     found = None
-    for candidate in candidates(args.weights):
+    for candidate in candidates(args.weights, args.model):
         state = "found" if candidate.exists else "missing"
         print(f"{candidate.source:>18}: {candidate.path} [{state}]")
         if candidate.exists and found is None:
             found = candidate.path
     if args.download and found is None:
-        found = locate_weights(args.weights, offline=args.offline, progress=_byte_progress)
+        found = locate_weights(args.weights, offline=args.offline, progress=byte_progress, model=args.model)
     if found is None:
         print(f"no weights found; run `nst weights --download` or put {WEIGHTS_FILE} at one of the places above")
         return 1
-    print(f"using {found}")
+    convention, reason = resolve_convention(found, args.convention)
+    print(f"using {found} ({convention.name} input convention: {reason})")
     return 0
 
 
@@ -267,7 +250,7 @@ COMMANDS = {
     "stylize": cmd_stylize,
     "search-rotation": cmd_search_rotation,
     "weights": cmd_weights,
-    "inspect": lambda args: inspect_cli.run(args, _load_model),
+    "inspect": inspect_cli.run,
     "run-workflow": client.cmd_run_workflow,
 }
 

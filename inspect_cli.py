@@ -1,4 +1,4 @@
-"""`nst inspect`: what VGG19's layers see in an image, as PNG files."""
+"""`nst inspect`: what VGG's layers see in an image, as PNG files."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import io
 from pathlib import Path
 
+from .weights_cli import add_weights_args, load_model_from_args
+
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("inspect", help="write feature-map grids and Gram heat maps of VGG19 layers")
+    parser = commands.add_parser("inspect", help="write feature-map grids and Gram heat maps of VGG layers")
     parser.add_argument("--image", required=True, metavar="IMAGE", help="the image to look at")
     parser.add_argument("--layers", default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", metavar="L,...")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for LAYER_features.png and LAYER_gram.png")
@@ -17,11 +19,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--pooling", choices=("max", "avg"), default="max")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files in --out")
-    parser.add_argument("--weights", metavar="PATH", help="VGG19 weights (.pth or .safetensors)")
-    parser.add_argument("--offline", action="store_true", help="never download the weights")
+    add_weights_args(parser)
 
 
-def run(args: argparse.Namespace, load_model) -> int:
+def run(args: argparse.Namespace) -> int:
     import torch
 
     from .core.devices import resolve_device
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace, load_model) -> int:
     from .core.vgg import parse_layers
     from .core.visualize import inspect_layers
 
-    layers = parse_layers(args.layers, "layers")
+    layers = parse_layers(args.layers, "layers")  # checked before any file is read, again once the model is known
     if args.channels < 1:
         raise InputError(f"channels: {args.channels} must be at least 1")
     check_side(args.size, "size")
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace, load_model) -> int:
     image = load_image(args.image, "image")
     image = resize(image, fit_size(image.shape[-2], image.shape[-1], args.size))
     device = resolve_device(args.device)
-    model = load_model(args, args.pooling)
+    model = load_model_from_args(args, args.pooling)
+    model.architecture.parse_layers(layers, "layers")
     extractor = model.extractor(layers, device)
     with torch.no_grad():
         features = {k: v.cpu() for k, v in extractor(image.to(device)).items()}

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nst_nodes.core.vgg import IMAGENET_MEAN, IMAGENET_STD
+from nst_nodes.core.vgg import TORCHVISION
 
 
 class Normalization(nn.Module):
@@ -29,8 +29,8 @@ class Normalization(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(-1, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(-1, 1, 1))
+        self.register_buffer("mean", torch.tensor(TORCHVISION.mean).view(-1, 1, 1))
+        self.register_buffer("std", torch.tensor(TORCHVISION.std).view(-1, 1, 1))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return (image - self.mean) / self.std

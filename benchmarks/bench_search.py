@@ -33,7 +33,7 @@ from nst_nodes.core.optimize import StylizeSettings
 from nst_nodes.core.rotation import RotationSpec
 from nst_nodes.core.search import Proxy, SearchSettings, search_rotation
 from nst_nodes.core.style import StyleSpec
-from nst_nodes.core.vgg import VGGModel, build_vgg19_features, random_vgg19_state_dict
+from nst_nodes.core.vgg import VGGModel, random_model
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WEIGHTS_SEED = 0
@@ -41,10 +41,7 @@ T = TypeVar("T")
 
 
 def _model() -> VGGModel:
-    features = build_vgg19_features()
-    features.load_state_dict({key.removeprefix("features."): value for key, value in random_vgg19_state_dict(WEIGHTS_SEED).items()})
-    features.requires_grad_(False)
-    return VGGModel(features.eval(), f"random_vgg19_state_dict(seed={WEIGHTS_SEED})")
+    return random_model(WEIGHTS_SEED)
 
 
 def _inputs() -> tuple[torch.Tensor, StyleSpec]:

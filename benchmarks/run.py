@@ -9,11 +9,8 @@ busy machine too; the load average is recorded at the start and the end.
    allocator setting on vs off;
 2. achieved GFLOP/s of our step (FLOPs counted by torch's FlopCounterMode)
    as a percentage of this machine's matmul peak, measured in between;
-3. time to quality: wall time for our defaults to reach the full-size loss
-   that the seed's recipe (Adam, single scale, 300 steps at 256 px)
-   reaches, as a fraction of that recipe's time; the same for the other
-   `scales` setting and for one change at a time (ALTERNATIVES); plus
-   bf16's loss gap at equal steps and at equal wall time;
+3. time to quality is measured on real features, by real_weights.py (a
+   loss on random features says nothing about the picture);
 4. the rotation search, from bench_search.py when it exists;
 5. peak memory: RSS of a fresh process (CUDA max allocated on a GPU).
 
@@ -36,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,38 +45,20 @@ if str(HERE) not in sys.path:  # baseline.py and bench_search.py sit next to thi
     sys.path.insert(0, str(HERE))
 
 from nst_nodes.core.allocator import tune_allocator  # noqa: E402
-from nst_nodes.core.errors import StopRequested  # noqa: E402
 from nst_nodes.core.images import load_image, resize  # noqa: E402
-from nst_nodes.core.optimize import Objective, StepInfo, StylizeSettings, build_objective, stylize  # noqa: E402
+from nst_nodes.core.optimize import StepInfo, StylizeSettings, build_objective, stylize  # noqa: E402
 from nst_nodes.core.precision import prefers_channels_last  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
-from nst_nodes.core.vgg import VGGModel, build_vgg19_features, random_vgg19_state_dict  # noqa: E402
-from nst_nodes.core.weights import features_state_dict  # noqa: E402
+from nst_nodes.core.vgg import VGGModel, random_model  # noqa: E402
 
 WEIGHTS_SEED = 0
 GB = 2**30
-# The seed's recipe of figure 3: Adam at the step size this engine first shipped with (that of
-# crowsonkb's style-transfer-pytorch), one scale, fp32; steps and size come from the Plan.
-RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 0.02, "scales": "off", "dtype": "fp32"}
-# Figure 3 times the defaults and, next to them, one change at a time: the other `scales`
-# choice, fp32, L-BFGS (Gatys et al.'s optimiser) and Adam with half and twice the step.
-ALTERNATIVES: dict[str, dict[str, Any]] = {
-    "defaults, dtype=fp32": {"dtype": "fp32"},
-    "defaults, optimizer=lbfgs": {"optimizer": "lbfgs"},
-    "defaults, lr=0.05": {"lr": 0.05},
-    "defaults, lr=0.2": {"lr": 0.2},
-}
-
-
 # ---------------------------------------------------------------- shared inputs
 
 
 def load_model() -> VGGModel:
     """The seeded random VGG19, frozen, as the engine loads real weights."""
-    features = build_vgg19_features()
-    features.load_state_dict(features_state_dict(random_vgg19_state_dict(WEIGHTS_SEED), "random"))
-    features.requires_grad_(False)
-    return VGGModel(features.eval(), f"random_vgg19_state_dict(seed={WEIGHTS_SEED})")
+    return random_model(WEIGHTS_SEED)
 
 
 def load_inputs() -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,149 +212,6 @@ def step_flops(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size
 # ---------------------------------------------------------------- loss curves (time to quality)
 
 
-def full_size_judge(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size: int, device: torch.device):
-    """The fp32 total loss at full size, the yardstick every run is measured with."""
-    settings = settings_for(size, dtype="fp32")
-    extractor = model.extractor(settings.layers_needed(), device, prefers_channels_last(device))
-    objective: Objective = build_objective(extractor, resize(content, (size, size)), StyleSpec([style]), settings, device)
-
-    @torch.no_grad()
-    def judge(image: torch.Tensor) -> float:
-        return float(objective(resize(image.to(device).float(), (size, size)))["total"].sum())
-
-    return judge
-
-
-@dataclass
-class Curve:
-    """Full-size loss against our wall time (time spent judging left out)."""
-
-    points: list[tuple[float, int, float]] = field(default_factory=list)  # (seconds, step, loss)
-    seconds: float = 0.0  # whole run, judging left out
-    stopped_early: bool = False
-
-    def time_to(self, target: float) -> float | None:
-        return next((t for t, _step, loss in self.points if loss <= target), None)
-
-    def loss_at_step(self, step: int) -> float | None:
-        return next((loss for _t, s, loss in self.points if s == step), None)
-
-
-def loss_curve(
-    model: VGGModel,
-    content: torch.Tensor,
-    style: torch.Tensor,
-    settings: StylizeSettings,
-    device: torch.device,
-    judge: Callable[[torch.Tensor], float],
-    judge_every: int = 1,
-    stop_below: float | None = None,
-    budget_s: float | None = None,
-    judge_steps: Sequence[int] = (),
-) -> Curve:
-    """Run stylize, judging the current image at full size every `judge_every` steps (and at `judge_steps`).
-
-    Stops once the loss is at or below `stop_below`, or our clock passes
-    `budget_s` (the image is judged at that moment).
-    """
-    curve = Curve()
-    judging = [0.0]
-    stop = [False]
-    started = time.perf_counter()
-
-    def clock() -> float:
-        return time.perf_counter() - started - judging[0]
-
-    def on_step(info: StepInfo) -> None:
-        now = clock()
-        over_budget = budget_s is not None and now >= budget_s
-        if info.step % judge_every == 0 or info.step == info.total or info.step in judge_steps or over_budget:
-            before = time.perf_counter()
-            loss = judge(info.preview())
-            judging[0] += time.perf_counter() - before
-            curve.points.append((now, info.step, loss))
-            stop[0] = stop[0] or (stop_below is not None and loss <= stop_below)
-        stop[0] = stop[0] or over_budget
-
-    try:
-        stylize(model, content, StyleSpec([style]), settings, device, on_step=on_step, should_stop=lambda: stop[0])
-    except StopRequested:
-        curve.stopped_early = True
-    curve.seconds = clock()
-    return curve
-
-
-def time_to_quality(
-    model: VGGModel, content: torch.Tensor, style: torch.Tensor, size: int, recipe_steps: int, device: torch.device
-) -> dict[str, Any]:
-    """Figure 3: our defaults, the other `scales` choice and the tuned Adam against the seed's recipe."""
-    judge = full_size_judge(model, content, style, size, device)
-    recipe = settings_for(size, steps=recipe_steps, **RECIPE)
-    started = time.perf_counter()
-    result = stylize(model, content, StyleSpec([style]), recipe, device)
-    recipe_seconds = time.perf_counter() - started
-    reference = judge(result.image)
-    out: dict[str, Any] = {
-        "size": size,
-        "recipe": {**RECIPE, "steps": recipe_steps, "seconds": recipe_seconds, "loss": reference},
-        "runs": {},
-    }
-    other_scales = "off" if StylizeSettings.scales != "off" else "auto"
-    candidates = {"defaults": {}, f"defaults, scales={other_scales}": {"scales": other_scales}, **ALTERNATIVES}
-    for name, changes in candidates.items():
-        settings = settings_for(size, **changes)
-        # Not there within the recipe's own time: the fraction is over 1 and the run need not go on.
-        curve = loss_curve(model, content, style, settings, device, judge, stop_below=reference, budget_s=recipe_seconds)
-        reached = curve.time_to(reference)
-        out["runs"][name] = {
-            "settings": changes,
-            "seconds": reached,
-            "fraction": reached / recipe_seconds if reached is not None else None,
-            "steps": next((s for _t, s, loss in curve.points if loss <= reference), None),
-            "loss_when_stopped": curve.points[-1][2],
-        }
-    return out
-
-
-def bf16_gap(
-    model: VGGModel, content: torch.Tensor, style: torch.Tensor, size: int, steps: int, device: torch.device
-) -> dict[str, Any]:
-    """bf16's full-size loss relative to fp32's at equal steps and at equal wall time.
-
-    With the default optimiser (Adam) on a single scale: a steady descent,
-    so the gap measures precision rather than the luck of an erratic run.
-    """
-    judge = full_size_judge(model, content, style, size, device)
-    every = max(1, steps // 10)
-    adam = {"optimizer": "adam", "lr": StylizeSettings(optimizer="adam").learning_rate, "scales": "off"}
-    fp32 = loss_curve(model, content, style, settings_for(size, steps=steps, dtype="fp32", **adam), device, judge, every)
-    fp32_loss = fp32.points[-1][2]
-    bf16 = loss_curve(
-        model,
-        content,
-        style,
-        settings_for(size, steps=steps * 4, dtype="bf16", **adam),
-        device,
-        judge,
-        every,
-        budget_s=fp32.seconds,
-        judge_steps=(steps,),
-    )
-    equal_steps = bf16.loss_at_step(steps)
-    return {
-        "size": size,
-        "steps": steps,
-        "settings": adam,
-        "fp32": {"seconds": fp32.seconds, "loss": fp32_loss},
-        "bf16_equal_steps_gap": equal_steps / fp32_loss - 1 if equal_steps is not None else None,
-        "bf16_equal_time_gap": bf16.points[-1][2] / fp32_loss - 1,
-        "bf16_steps_in_equal_time": bf16.points[-1][1],
-    }
-
-
-# ---------------------------------------------------------------- the rotation search (figure 4)
-
-
 def figure4(quick: bool) -> dict[str, Any]:
     """bench_search.measure(quick) from the rotation search's own benchmark, when it has been written."""
     if not (HERE / "bench_search.py").exists():
@@ -394,14 +230,11 @@ class Plan:
     steps_per_child: dict[int, int]
     rounds: int
     memory_sizes: tuple[int, int]
-    ttq_size: int
-    recipe_steps: int
-    gap_steps: int
     matmul_n: int
 
 
-FULL = Plan((256, 512), {256: 6, 512: 4}, 3, (512, 1024), 256, 300, 300, 2048)
-QUICK = Plan((128,), {128: 4}, 1, (128,), 192, 30, 15, 1024)
+FULL = Plan((256, 512), {256: 6, 512: 4}, 3, (512, 1024), 2048)
+QUICK = Plan((128,), {128: 4}, 1, (128,), 1024)
 
 
 def step_figures(plan: Plan, device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
@@ -495,10 +328,6 @@ def run_device(plan: Plan, device: torch.device, log: Callable[[str], None]) -> 
     figures: dict[str, Any] = {"steps": summarise_steps(raw, flops, plan.step_sizes)}
     figures["memory"] = memory_figure(plan, raw, device, log)
     tune_allocator()  # the CLI runs with it; the children above measured both ways
-    log(f"time to quality at {plan.ttq_size} px")
-    figures["time_to_quality"] = time_to_quality(model, content, style, plan.ttq_size, plan.recipe_steps, device)
-    log("bf16 loss gap")
-    figures["bf16_gap"] = bf16_gap(model, content, style, plan.ttq_size, plan.gap_steps, device)
     figures["raw"] = raw
     return figures
 
@@ -556,30 +385,6 @@ def table(results: dict[str, Any]) -> str:
                 ">=90 % fp32",
             ))
             rows.append((f"   {device} @{size}: ours' loss vs baseline's, same image", f"{row['same_loss_as_baseline']:.1e} apart", "", "same"))
-        ttq = figures["time_to_quality"]
-        recipe = ttq["recipe"]
-        rows.append((
-            f"3. {device} recipe: Adam lr={recipe['lr']}, {recipe['steps']} steps @{ttq['size']}",
-            f"{recipe['seconds']:.1f} s to loss {recipe['loss']:.4g}",
-            "1",
-            "",
-        ))
-        for name, value in ttq["runs"].items():
-            reached = (
-                f"{value['seconds']:.1f} s, {value['steps']} steps"
-                if value["seconds"] is not None
-                else f"not in recipe's time (loss {value['loss_when_stopped']:.4g})"
-            )
-            fraction = f"{value['fraction']:.3f}" if value["fraction"] is not None else "> 1"
-            rows.append((f"   {device} ours, {name}", reached, fraction, "<=0.333" if name == "defaults" else ""))
-        gap = figures["bf16_gap"]
-        rows.append((
-            f"   {device} bf16 loss vs fp32 @{gap['size']} (adam lr={gap['settings']['lr']})",
-            f"at {gap['steps']} steps {_fmt(gap['bf16_equal_steps_gap'], '+.1%')}; "
-            f"at fp32's time ({gap['bf16_steps_in_equal_time']} steps) {_fmt(gap['bf16_equal_time_gap'], '+.1%')}",
-            "",
-            "report",
-        ))
         memory = figures["memory"]
         for size, value in memory.items():
             if size != "measure":

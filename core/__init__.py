@@ -7,7 +7,7 @@ from .metrics import RunMetrics
 from .optimize import StepInfo, StylizeResult, StylizeSettings, stylize
 from .style import StyleSpec, compute_style_targets
 from .vgg import LAYER_NAMES, FeatureExtractor, VGGModel
-from .weights import load_vgg19_features, locate_weights
+from .weights import load_model, locate_weights
 
 __all__ = [
     "FeatureExtractor",
@@ -26,7 +26,7 @@ __all__ = [
     "WeightsError",
     "compute_style_targets",
     "load_image",
-    "load_vgg19_features",
+    "load_model",
     "locate_weights",
     "resolve_device",
     "save_image",

@@ -16,7 +16,7 @@ class InputError(NSTError, ValueError):
 
 
 class WeightsError(NSTError):
-    """The VGG19 weights are missing, unreadable or not a VGG19 state dict."""
+    """The VGG weights are missing, unreadable or not a VGG16 or VGG19 state dict."""
 
 
 class NonFiniteLossError(NSTError):

@@ -1,9 +1,14 @@
 """Gram matrices and the content, style and total-variation losses.
 
-Normalisation is chosen so that the weights mean the same at every image
-size: a Gram matrix is divided by C*H*W (a mean over positions, scaled by the
-channel count as in the PyTorch tutorial this project's defaults follow),
-and every loss is a mean, not a sum.
+The loss weights mean the same on every backbone and at every image size:
+- a Gram matrix is divided by C*H*W (a mean over positions);
+- the content and style terms are relative squared errors, each layer's
+  squared error divided by its target's mean square. Caffe-trained VGGs have
+  activations tens of times larger than torchvision-trained ones; a plain
+  MSE grows with their square (content) or fourth power (Gram), so fixed
+  weights balanced content and style differently on every backbone. A
+  relative error is unchanged when every activation is scaled by c, and each
+  layer contributes in proportion to how far it is from its own target.
 """
 
 from __future__ import annotations
@@ -67,15 +72,32 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return _Gram.apply(flat, float(channels * height * width))
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of feature maps, per batch item -> [B]."""
+# Keeps a relative error finite for an all-zero target (a black style image's deep layers).
+_TINY = 1e-30
+
+
+def mean_square(target: torch.Tensor, item_dims: int) -> torch.Tensor:
+    """Mean square over the last `item_dims` dims of a target: the scale a relative error divides by."""
+    return target.float().pow(2).flatten(-item_dims).mean(-1).clamp_min(_TINY)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative squared error of feature maps, per batch item -> [B].
+
+    scale: mean_square(target, 3), when the caller keeps it across steps.
+    """
+    scale = mean_square(target, 3) if scale is None else scale
     diff = features.float() - target.float()
-    return diff.pow(2).flatten(1).mean(1)
+    return diff.pow(2).flatten(1).mean(1) / scale
 
 
-def style_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of Gram matrices, per batch item -> [B]; target [C, C] or [B, C, C]."""
-    return (gram - target).pow(2).flatten(1).mean(1)
+def style_loss(gram: torch.Tensor, target: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative squared error of Gram matrices, per batch item -> [B]; target [C, C] or [B, C, C].
+
+    scale: mean_square(target, 2), when the caller keeps it across steps.
+    """
+    scale = mean_square(target, 2) if scale is None else scale
+    return (gram - target).pow(2).flatten(1).mean(1) / scale
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
@@ -85,4 +107,4 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return dy + dx
 
 
-__all__ = ["gram_matrix", "content_loss", "style_loss", "tv_loss"]
+__all__ = ["gram_matrix", "content_loss", "mean_square", "style_loss", "tv_loss"]

@@ -16,39 +16,41 @@ from contextlib import contextmanager
 import torch
 
 from .errors import InputError, OutOfMemoryError
-from .vgg import LAYER_INDEX, LAYER_NAMES, parse_layers
+from .vgg import VGG19, Architecture
 
 # Measured on CPU at 512 px: peak use is 1.3 to 1.4 times the sum of all
 # activations of one forward pass (plus the fixed costs below); 2 leaves room
 # for allocator slack without refusing runs that would fit.
 ACTIVATION_FACTOR = 2.0
-WEIGHTS_BYTES = 80 * 2**20  # VGG19's convolutions up to conv5_4 in fp32
+WEIGHTS_BYTES = 80 * 2**20  # VGG19's convolutions up to conv5_4 in fp32 (VGG16's: 56 MiB)
 FIXED_OVERHEAD = 200 * 2**20
 LBFGS_HISTORY = 50
 
 
-def _channels(name: str) -> int:
-    block = int(name[4] if name.startswith("pool") else name[-3])
-    return (64, 128, 256, 512, 512)[block - 1]
-
-
-def activation_elements(height: int, width: int, deepest: str) -> int:
-    """Number of values one forward pass through VGG19 up to `deepest` produces."""
+def activation_elements(height: int, width: int, deepest: str, architecture: Architecture = VGG19) -> int:
+    """Number of values one forward pass through the VGG up to `deepest` produces."""
     total = 0
     h, w = height, width
-    for name in LAYER_NAMES[: LAYER_INDEX[deepest] + 1]:
+    for name in architecture.layer_names[: architecture.layer_index[deepest] + 1]:
         if name.startswith("pool"):
             h, w = h // 2, w // 2
-        total += _channels(name) * h * w
+        total += architecture.channels(name) * h * w
     return total
 
 
-def estimate_run_bytes(height: int, width: int, layers: Sequence[str], optimizer: str = "lbfgs", batch: int = 1) -> int:
+def estimate_run_bytes(
+    height: int,
+    width: int,
+    layers: Sequence[str],
+    optimizer: str = "lbfgs",
+    batch: int = 1,
+    architecture: Architecture = VGG19,
+) -> int:
     """Bytes a run of `batch` images of height x width needs at its peak (fp32)."""
-    names = parse_layers(layers, "layers")
-    deepest = max(names, key=LAYER_INDEX.__getitem__)
+    names = architecture.parse_layers(layers, "layers")
+    deepest = max(names, key=architecture.layer_index.__getitem__)
     image_bytes = 3 * height * width * 4 * batch
-    activations = activation_elements(height, width, deepest) * 4 * batch * ACTIVATION_FACTOR
+    activations = activation_elements(height, width, deepest, architecture) * 4 * batch * ACTIVATION_FACTOR
     history = 2 * LBFGS_HISTORY * image_bytes if optimizer == "lbfgs" else 3 * image_bytes
     return int(activations + history + WEIGHTS_BYTES + FIXED_OVERHEAD)
 
@@ -84,12 +86,13 @@ def check_fits(
     batch: int = 1,
     what: str = "size",
     available: int | None = None,
+    architecture: Architecture = VGG19,
 ) -> None:
     """Refuse a run that would not fit, saying which size would."""
     free = available_bytes(device) if available is None else available
     if free is None:
         return
-    need = estimate_run_bytes(height, width, layers, optimizer, batch)
+    need = estimate_run_bytes(height, width, layers, optimizer, batch, architecture)
     if need <= free:
         return
     scale = math.sqrt(max(free - WEIGHTS_BYTES - FIXED_OVERHEAD, 0) / max(need - WEIGHTS_BYTES - FIXED_OVERHEAD, 1))

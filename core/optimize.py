@@ -17,21 +17,24 @@ import torch
 
 from .errors import InputError, NonFiniteLossError, StopRequested
 from .images import check_image, check_side, fit_size, keep_luminance_only, match_color, resize
-from .losses import content_loss, gram_matrix, style_loss, tv_loss
+from .losses import content_loss, gram_matrix, mean_square, style_loss, tv_loss
 from .memory import check_fits, gradient_run
 from .metrics import LossRecord, RunMetrics
 from .precision import DTYPE_CHOICES, FP16_LOSS_SCALE, compute_dtype, dtype_name, prefers_channels_last
 from .scales import ScalesSetting, parse_scales, scale_ladder, split_steps
 from .style import StyleSpec, compute_style_targets
-from .vgg import FeatureExtractor, VGGModel, parse_layers
+from .vgg import Architecture, FeatureExtractor, VGGModel, parse_layers
 
 OPTIMIZERS = ("adam", "lbfgs")
 INIT_CHOICES = ("content", "noise", "style")
 COLOR_CHOICES = ("none", "luminance", "histogram")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.1}
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 MAX_STEPS = 100_000
+# Each loss term is a relative error of order 1 (losses.py); a weight 1e4 times another already
+# leaves that other term without effect, so larger ones are refused as a likely old-scale value.
+MAX_LOSS_WEIGHT = 1e4
 
 
 @dataclass
@@ -42,9 +45,9 @@ class StylizeSettings:
     exact: tuple[int, int] | None = None  # (height, width); overrides size
     steps: int = 300
     optimizer: str = "adam"
-    lr: float | None = None  # None: 0.1 for Adam, 1.0 for L-BFGS
+    lr: float | None = None  # None: DEFAULT_LR of the optimizer
     content_weight: float = 1.0
-    style_weight: float = 1e6
+    style_weight: float = 1.0
     tv_weight: float = 0.0
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
@@ -74,6 +77,12 @@ class StylizeSettings:
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0:
                 raise InputError(f"{name.replace('_', ' ')}: {value} must be a finite number >= 0")
+            if value > MAX_LOSS_WEIGHT:
+                raise InputError(
+                    f"{name.replace('_', ' ')}: {value:g} is above {MAX_LOSS_WEIGHT:g}; the losses are relative to "
+                    f"their targets (README), so content and style weights near 1 balance them (style weights "
+                    f"like 1e6 belonged to the earlier absolute losses)"
+                )
         if self.content_weight == 0 and self.style_weight == 0:
             raise InputError("content weight and style weight are both 0; nothing would be optimised")
         parse_layers(self.content_layers, "content layers")
@@ -115,6 +124,14 @@ class StylizeSettings:
         return {layer: float(w) for layer, w in zip(layers, weights)}
 
 
+def layers_of(settings: StylizeSettings, architecture: Architecture) -> tuple[list[str], dict[str, float]]:
+    """The content layers and the style layers' weights, checked against the loaded model's architecture."""
+    content_layers = architecture.parse_layers(settings.content_layers, "content layers")
+    style_weights = settings.style_weights_by_layer()
+    architecture.parse_layers(list(style_weights), "style layers")
+    return content_layers, style_weights
+
+
 @dataclass
 class StepInfo:
     """What `on_step` hears after each step."""
@@ -130,7 +147,8 @@ class Objective:
     """Weighted content + style + TV loss of a batch against fixed targets.
 
     Targets may carry a batch dimension (one target per image, as the
-    rotation search uses) or not (one target shared by all).
+    rotation search uses) or not (one target shared by all). Each layer's
+    term is relative to its target's mean square (losses.py), taken once here.
     """
 
     extractor: FeatureExtractor
@@ -141,6 +159,12 @@ class Objective:
     content_weight: float
     style_weight: float
     tv_weight: float
+    content_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
+    style_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.content_scales = {layer: mean_square(t, 3) for layer, t in self.content_targets.items()}
+        self.style_scales = {layer: mean_square(t, 2) for layer, t in self.style_targets.items()}
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image loss terms, each [B]; 'total' is their sum.
@@ -153,10 +177,12 @@ class Objective:
         for layer, features in self.extractor.stream(image):
             if self.content_weight and layer in self.content_layer_weights:
                 weight = self.content_layer_weights[layer]
-                content_terms.append(weight * content_loss(features, self.content_targets[layer]))
+                content_terms.append(weight * content_loss(features, self.content_targets[layer], self.content_scales[layer]))
             if self.style_weight and layer in self.style_layer_weights:
                 weight = self.style_layer_weights[layer]
-                style_terms.append(weight * style_loss(gram_matrix(features), self.style_targets[layer]))
+                style_terms.append(
+                    weight * style_loss(gram_matrix(features), self.style_targets[layer], self.style_scales[layer])
+                )
         zeros = image.new_zeros(image.shape[0])
         content = self.content_weight * torch.stack(content_terms).sum(0) if content_terms else zeros
         style = self.style_weight * torch.stack(style_terms).sum(0) if style_terms else zeros
@@ -179,6 +205,7 @@ class OptimizationResult:
     final: dict[str, torch.Tensor]  # per-image loss terms of the returned image
     seconds: float = 0.0
     steps_done: int = 0
+    moments: dict[str, torch.Tensor] | None = None  # Adam's state at the end, to carry to the next scale
 
 
 def optimize_pixels(
@@ -193,10 +220,14 @@ def optimize_pixels(
     first_step: int = 0,
     total_steps: int | None = None,
     backward_scale: float = 1.0,
+    moments: Mapping[str, torch.Tensor] | None = None,
 ) -> OptimizationResult:
     """Optimise the pixels of `init` ([B, 3, H, W]) to lower the objective.
 
-    Pixels are clamped to [0, 1] after every step. A NaN or infinite loss
+    Adam's pixels are clamped to [0, 1] after every step; L-BFGS's only at
+    the end (as in Gatys et al.'s and neural-style's runs), since clamping
+    between its iterations breaks the curvature pairs it builds its steps
+    from (on random weights: losses jumping 13 -> 100 -> 18). A NaN or infinite loss
     stops the run at once with NonFiniteLossError; `should_stop` returning
     True raises StopRequested. L-BFGS makes one iteration per step, so its
     step count equals its number of loss evaluations.
@@ -215,6 +246,9 @@ def optimize_pixels(
         opt: torch.optim.Optimizer = torch.optim.LBFGS([image], lr=lr, max_iter=1, history_size=50)
     else:
         opt = torch.optim.Adam([image], lr=lr)
+        if moments is not None:
+            # the step count stays where Adam keeps it (a CPU scalar unless capturable)
+            opt.state[image] = {key: value.to(image.device) if value.dim() else value for key, value in moments.items()}
     history: list[LossRecord] = []
     last: dict[str, torch.Tensor] = {}
     # L-BFGS's tolerances are absolute, so it sees the loss divided by its
@@ -241,7 +275,7 @@ def optimize_pixels(
         return total
 
     def preview() -> torch.Tensor:
-        return image.detach()[:1].float().cpu().clone()
+        return image.detach()[:1].float().cpu().clamp(0, 1)
 
     started = time.perf_counter()
     for step in range(first_step, first_step + steps):
@@ -259,16 +293,37 @@ def optimize_pixels(
             )
         if step % every == 0:
             history.append(record)
-        with torch.no_grad():
-            image.clamp_(0, 1)
+        if optimizer != "lbfgs":  # L-BFGS: clamping between iterations corrupts its curvature pairs
+            with torch.no_grad():
+                image.clamp_(0, 1)
         if on_step is not None:
             on_step(StepInfo(step=step + 1, total=total_steps, losses=record, preview=preview))
     with torch.no_grad():
+        image.clamp_(0, 1)
         final = {k: v.detach() for k, v in objective(image).items()}
     history.append(_record(first_step + steps, final))
+    state = opt.state.get(image) if optimizer == "adam" else None
     return OptimizationResult(
-        image=image.detach(), history=history, final=final, seconds=time.perf_counter() - started, steps_done=steps
+        image=image.detach(),
+        history=history,
+        final=final,
+        seconds=time.perf_counter() - started,
+        steps_done=steps,
+        moments={key: value.detach() for key, value in state.items()} if state else None,
     )
+
+
+def carry_moments(moments: Mapping[str, torch.Tensor] | None, size: tuple[int, int]) -> dict[str, torch.Tensor] | None:
+    """Adam's state resized to the next scale: moments interpolated bilinearly (which keeps the second
+    moment non-negative), the step count kept so that bias correction does not start again."""
+    if moments is None:
+        return None
+    carried: dict[str, torch.Tensor] = {}
+    for key, value in moments.items():
+        if value.dim() == 4:
+            value = torch.nn.functional.interpolate(value, size=size, mode="bilinear", align_corners=False)
+        carried[key] = value
+    return carried
 
 
 @dataclass
@@ -304,8 +359,7 @@ def build_objective(
     `content` is the content image already at the working size; the style
     targets are made for that size too (style.scale is relative to it).
     """
-    content_layers = parse_layers(settings.content_layers, "content layers")
-    style_weights = settings.style_weights_by_layer()
+    content_layers, style_weights = layers_of(settings, extractor.architecture)
     with torch.no_grad():
         found = extractor(content.to(device))
         content_targets = {layer: found[layer].detach() for layer in content_layers}
@@ -379,10 +433,9 @@ def _run(
     if init_image is not None:
         check_image(init_image, "init image")
     output_hw = settings.output_hw(tuple(content.shape[-2:]))
-    content_layers = parse_layers(settings.content_layers, "content layers")
-    style_weights = settings.style_weights_by_layer()
+    content_layers, style_weights = layers_of(settings, model.architecture)
     layers = settings.layers_needed()
-    check_fits(*output_hw, layers, settings.optimizer, device)
+    check_fits(*output_hw, layers, settings.optimizer, device, architecture=model.architecture)
     content = resize(content.float(), output_hw)
     if settings.preserve_color == "histogram":
         style = replace(style, images=[match_color(image, content) for image in style.images])
@@ -396,6 +449,7 @@ def _run(
     history: list[LossRecord] = []
     scales: list[dict[str, object]] = []
     done, seconds = 0, 0.0
+    moments: dict[str, torch.Tensor] | None = None
     for index, (hw, steps) in enumerate(plan):
         run = optimize_pixels(
             build_objective(extractor, resize(content, hw), style, settings, device),
@@ -409,7 +463,9 @@ def _run(
             first_step=done,
             total_steps=settings.steps,
             backward_scale=FP16_LOSS_SCALE if precision == torch.float16 else 1.0,
+            moments=carry_moments(moments, hw),
         )
+        moments = run.moments
         # A coarse scale's closing record would repeat the step the next scale starts with.
         history += run.history if index == len(plan) - 1 else run.history[:-1]
         scales.append({"size": list(hw), "steps": steps, "first_step": done, "seconds": run.seconds})
@@ -428,8 +484,7 @@ def _run(
         style_mix_mode=style.mode,
         style_scale=style.scale,
         style_rotation=asdict(style.rotation) if style.rotation is not None else None,
-        pooling=model.pooling,
-        weights_file=model.source,
+        **model.describe(),
         init=settings.init if init_image is None else "image",
         device=str(device),
         scales=parse_scales(settings.scales),

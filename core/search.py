@@ -35,11 +35,11 @@ import torch
 from .errors import InputError, StopRequested
 from .images import MAX_SIDE, MIN_SIDE, check_image, fit_size, match_color, resize
 from .memory import check_fits, gradient_run
-from .optimize import Objective, OptimizationResult, StylizeSettings, optimize_pixels
+from .optimize import Objective, OptimizationResult, StylizeSettings, layers_of, optimize_pixels
 from .precision import FP16_LOSS_SCALE, compute_dtype, prefers_channels_last
 from .rotation import MAX_ANGLE, RotationSpec
 from .style import StyleSpec, compute_style_targets, normalize_weights
-from .vgg import VGGModel, parse_layers
+from .vgg import VGGModel
 
 OBJECTIVES = ("fit", "diverse")
 # Searched fusion and mix weights stay above zero so that a set never sums to 0.
@@ -285,8 +285,8 @@ class Proxy:
             style = replace(style, images=[match_color(image, content) for image in style.images])
         self.style = replace(style, images=[image.float().to(device) for image in style.images], rotation=None)
         self.settings, self.loss, self.device = settings, loss, device
-        self.content_layers = parse_layers(loss.content_layers, "content layers")
-        self.style_weights = loss.style_weights_by_layer()
+        self.content_layers, self.style_weights = layers_of(loss, model.architecture)
+        self.architecture = model.architecture
         # The render's arithmetic (see precision.py), so the proxy ranks candidates as the render sees them.
         # Not channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
         # kernels per size (measured: a 50 px forward pass took 100 ms at a new size, 10 ms when seen before).
@@ -423,7 +423,15 @@ def _search(
     started = time.perf_counter()
     layout = _Layout.of(settings, len(style.images))
     proxy = Proxy(model, content, style, settings, loss, device)
-    check_fits(*proxy.hw, proxy.layers, "adam", device, batch=layout.population(settings.popsize), what="proxy size")
+    check_fits(
+        *proxy.hw,
+        proxy.layers,
+        "adam",
+        device,
+        batch=layout.population(settings.popsize),
+        what="proxy size",
+        architecture=proxy.architecture,
+    )
     score = _scoring(proxy, settings, should_stop)
     # Every candidate keeps its proxy image (3 x proxy px^2 floats, about 0.1 MB at 96 px): the distinct
     # top-k can only be chosen at the end, since a later, better candidate can displace an earlier pick.

@@ -1,90 +1,157 @@
-"""VGG19 as a feature extractor addressed by layer name.
+"""VGG16 and VGG19 as feature extractors addressed by layer name.
 
-The layout matches torchvision's `vgg19().features` index for index, so its
-state dict (keys `features.N.weight`) loads as is. Only the layers up to the
-deepest one a loss needs are run.
+A trunk is indexed exactly like torchvision's `vgg16().features` or
+`vgg19().features`, so their state dicts (keys `features.N.weight`) load as
+they are. Two input conventions exist for the same architecture: torchvision's
+(RGB in 0..1, ImageNet mean and std) and Caffe's (BGR in 0..255 minus the
+mean pixel), which the VGG authors' own weights and their conversions use.
+Only the layers up to the deepest one a loss needs are run.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from torch import nn
 
 from .errors import InputError
 
-# Channels per conv in each of VGG19's five blocks ("configuration E").
-_BLOCKS: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 POOLING_CHOICES = ("max", "avg")
 
 
-def _layer_names() -> list[str]:
-    names: list[str] = []
-    for block, convs in enumerate(_BLOCKS, start=1):
-        for index in range(1, len(convs) + 1):
-            names += [f"conv{block}_{index}", f"relu{block}_{index}"]
-        names.append(f"pool{block}")
-    return names
+@dataclass(frozen=True)
+class Architecture:
+    """A VGG configuration: output channels of each conv in each of its five blocks."""
+
+    name: str
+    blocks: tuple[tuple[int, ...], ...]
+
+    @cached_property
+    def layer_names(self) -> tuple[str, ...]:
+        names: list[str] = []
+        for block, convs in enumerate(self.blocks, start=1):
+            for index in range(1, len(convs) + 1):
+                names += [f"conv{block}_{index}", f"relu{block}_{index}"]
+            names.append(f"pool{block}")
+        return tuple(names)
+
+    @cached_property
+    def layer_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.layer_names)}
+
+    @cached_property
+    def conv_indices(self) -> tuple[int, ...]:
+        return tuple(i for i, n in enumerate(self.layer_names) if n.startswith("conv"))
+
+    @property
+    def label(self) -> str:
+        return self.name.upper()
+
+    def channels(self, layer: str) -> int:
+        """Output channels of a named layer (a pool keeps its block's)."""
+        block = int(layer[4] if layer.startswith("pool") else layer[-3])
+        return self.blocks[block - 1][0]
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """State-dict keys (without the `features.` prefix) and their shapes."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        in_channels = 3
+        conv_iter = iter(self.conv_indices)
+        for convs in self.blocks:
+            for out_channels in convs:
+                index = next(conv_iter)
+                shapes[f"{index}.weight"] = (out_channels, in_channels, 3, 3)
+                shapes[f"{index}.bias"] = (out_channels,)
+                in_channels = out_channels
+        return shapes
+
+    def build_features(self) -> nn.Sequential:
+        """Untrained convolutional part, indexed exactly like torchvision's."""
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for convs in self.blocks:
+            for out_channels in convs:
+                layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=False)]
+                in_channels = out_channels
+            layers.append(nn.MaxPool2d(2, 2))
+        return nn.Sequential(*layers)
+
+    def parse_layers(self, spec: str | Iterable[str], what: str) -> list[str]:
+        """'relu1_1, relu2_1' or a list -> validated layer names of this architecture, in the given order."""
+        names = _split_names(spec, what)
+        unknown = [n for n in names if n not in self.layer_index]
+        if unknown:
+            last = len(self.blocks[-1])
+            raise InputError(
+                f"{what}: unknown layer(s) {', '.join(unknown)}; {self.label} has conv1_1..conv5_{last}, "
+                f"relu1_1..relu5_{last}, pool1..pool5"
+            )
+        return names
 
 
-LAYER_NAMES: tuple[str, ...] = tuple(_layer_names())
-LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
-CONV_INDICES: tuple[int, ...] = tuple(i for i, n in enumerate(LAYER_NAMES) if n.startswith("conv"))
+VGG16 = Architecture("vgg16", ((64, 64), (128, 128), (256,) * 3, (512,) * 3, (512,) * 3))
+VGG19 = Architecture("vgg19", ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4))
+ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (VGG16, VGG19)}
+# Settings are checked before a model is loaded: against VGG19, whose names include VGG16's.
+# The loaded model checks them again against its own architecture.
+LAYER_NAMES = VGG19.layer_names
 
 
-def build_vgg19_features() -> nn.Sequential:
-    """Untrained VGG19 convolutional part, indexed exactly like torchvision's."""
-    layers: list[nn.Module] = []
-    in_channels = 3
-    for convs in _BLOCKS:
-        for out_channels in convs:
-            layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU(inplace=False)]
-            in_channels = out_channels
-        layers.append(nn.MaxPool2d(2, 2))
-    return nn.Sequential(*layers)
-
-
-def expected_shapes() -> dict[str, tuple[int, ...]]:
-    """State-dict keys (without the `features.` prefix) and their shapes."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    in_channels = 3
-    conv_iter = iter(CONV_INDICES)
-    for convs in _BLOCKS:
-        for out_channels in convs:
-            index = next(conv_iter)
-            shapes[f"{index}.weight"] = (out_channels, in_channels, 3, 3)
-            shapes[f"{index}.bias"] = (out_channels,)
-            in_channels = out_channels
-    return shapes
-
-
-def parse_layers(spec: str | Iterable[str], what: str) -> list[str]:
-    """'relu1_1, relu2_1' or a list -> validated layer names in the given order."""
+def _split_names(spec: str | Iterable[str], what: str) -> list[str]:
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [str(item).strip() for item in items if str(item).strip()]
     if not names:
         raise InputError(f"{what}: no layer given; use names like relu4_2")
-    unknown = [n for n in names if n not in LAYER_INDEX]
-    if unknown:
-        raise InputError(
-            f"{what}: unknown layer(s) {', '.join(unknown)}; VGG19 has conv1_1..conv5_4, relu1_1..relu5_4, pool1..pool5"
-        )
     if len(set(names)) != len(names):
         raise InputError(f"{what}: a layer is listed twice ({', '.join(names)})")
     return names
 
 
-class FeatureExtractor(nn.Module):
-    """Frozen VGG19 trunk that returns the activations of named layers.
+def parse_layers(spec: str | Iterable[str], what: str) -> list[str]:
+    """Layer names valid for some VGG (VGG19's set); the model checks its own when a run starts."""
+    return VGG19.parse_layers(spec, what)
 
-    Takes images in [0, 1]; ImageNet normalisation happens inside. The trunk
-    is cut after the deepest requested layer, max pooling can be swapped for
-    average pooling (Gatys et al. found it gives smoother results).
+
+@dataclass(frozen=True)
+class Convention:
+    """How a trunk expects its input: channel order, value range, per-channel mean and std.
+
+    mean and std are in the trunk's channel order and value range.
+    """
+
+    name: str
+    bgr: bool
+    value_range: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+TORCHVISION = Convention("torchvision", False, 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+CAFFE = Convention("caffe", True, 255.0, (103.939, 116.779, 123.68), (1.0, 1.0, 1.0))
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (TORCHVISION, CAFFE)}
+CONVENTION_CHOICES = ("auto", *CONVENTIONS)
+
+
+def architecture_of(features: nn.Sequential) -> Architecture:
+    """Which VGG a trunk is, from its number of convolutions."""
+    convs = sum(isinstance(m, nn.Conv2d) for m in features.children())
+    for arch in ARCHITECTURES.values():
+        if len(arch.conv_indices) == convs:
+            return arch
+    raise InputError(f"model: a trunk with {convs} convolutions is neither VGG16 nor VGG19")
+
+
+class FeatureExtractor(nn.Module):
+    """Frozen VGG trunk that returns the activations of named layers.
+
+    Takes RGB images in [0, 1]; the trunk's input convention (channel order,
+    range, mean and std) is applied inside. The trunk is cut after the
+    deepest requested layer; max pooling can be swapped for average pooling
+    (Gatys et al. found it gives smoother results).
 
     Two speed options leave the caller's image alone (an optimised parameter
     must stay NCHW fp32: torch's L-BFGS fails on channels_last tensors):
@@ -104,12 +171,16 @@ class FeatureExtractor(nn.Module):
         pooling: str = "max",
         channels_last: bool = False,
         compute_dtype: torch.dtype | None = None,
+        convention: Convention = TORCHVISION,
+        architecture: Architecture = VGG19,
     ) -> None:
         super().__init__()
         if pooling not in POOLING_CHOICES:
             raise InputError(f"pooling: {pooling!r} is not one of {', '.join(POOLING_CHOICES)}")
-        self.layers = parse_layers(layers, "layers")
-        deepest = max(LAYER_INDEX[name] for name in self.layers)
+        self.architecture = architecture
+        self.layers = self.architecture.parse_layers(layers, "layers")
+        index_of = self.architecture.layer_index
+        deepest = max(index_of[name] for name in self.layers)
         modules: list[nn.Module] = []
         for module in list(features.children())[: deepest + 1]:
             if isinstance(module, nn.MaxPool2d) and pooling == "avg":
@@ -121,9 +192,13 @@ class FeatureExtractor(nn.Module):
         self.pooling = pooling
         self.channels_last = channels_last
         self.compute_dtype = compute_dtype
-        self._wanted = {LAYER_INDEX[name]: name for name in self.layers}
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.convention = convention
+        self._wanted = {index_of[name]: name for name in self.layers}
+        # input = (image * range - mean) / std, written as (image - offset) * gain
+        mean = torch.tensor(convention.mean).view(1, 3, 1, 1)
+        std = torch.tensor(convention.std).view(1, 3, 1, 1)
+        self.register_buffer("offset", mean / convention.value_range, persistent=False)
+        self.register_buffer("gain", convention.value_range / std, persistent=False)
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
         """Always stay in eval mode: the trunk has no dropout or batch norm to train."""
@@ -137,7 +212,8 @@ class FeatureExtractor(nn.Module):
         losses taken after the whole forward pass would all run first and
         hold every layer's gradient at once (0.6 GB more at 1024 px).
         """
-        x = (image - self.mean) / self.std
+        x = image.flip(1) if self.convention.bgr else image
+        x = (x - self.offset) * self.gain
         if self.compute_dtype is not None:
             x = x.to(self.compute_dtype)
         if self.channels_last:
@@ -152,22 +228,35 @@ class FeatureExtractor(nn.Module):
 
 
 class VGGModel:
-    """Loaded VGG19 weights plus the pooling choice: what a run needs from 'the model'.
+    """Loaded VGG weights, their input convention and the pooling choice: what a run needs from 'the model'.
 
     Holds the full trunk on the CPU; each run asks for an extractor cut to its
     layers and placed on its device, so runs never move or change this copy.
     """
 
-    def __init__(self, features: nn.Sequential, source: str = "", pooling: str = "max") -> None:
+    def __init__(
+        self,
+        features: nn.Sequential,
+        source: str = "",
+        pooling: str = "max",
+        convention: Convention = TORCHVISION,
+    ) -> None:
         if pooling not in POOLING_CHOICES:
             raise InputError(f"pooling: {pooling!r} is not one of {', '.join(POOLING_CHOICES)}")
         self.features = features
+        self.architecture = architecture_of(features)
         self.source = source
         self.pooling = pooling
+        self.convention = convention
 
-    def with_pooling(self, pooling: str) -> "VGGModel":
-        """The same weights with another pooling (no copy of the weights)."""
-        return VGGModel(self.features, self.source, pooling)
+    def describe(self) -> dict[str, str]:
+        """What a run's metrics record about the model."""
+        return {
+            "architecture": self.architecture.name,
+            "convention": self.convention.name,
+            "weights_file": self.source,
+            "pooling": self.pooling,
+        }
 
     def extractor(
         self,
@@ -181,28 +270,39 @@ class VGGModel:
         See FeatureExtractor for the two speed options, which convert the
         copied weights too, so that convolutions need no reorder or cast.
         """
-        deepest = max(LAYER_INDEX[name] for name in parse_layers(layers, "layers"))
+        index_of = self.architecture.layer_index
+        deepest = max(index_of[name] for name in self.architecture.parse_layers(layers, "layers"))
         trunk = copy.deepcopy(nn.Sequential(*list(self.features.children())[: deepest + 1]))
         if compute_dtype is not None:
             trunk = trunk.to(compute_dtype)
         if channels_last:
             trunk = trunk.to(memory_format=torch.channels_last)
-        return FeatureExtractor(trunk, layers, self.pooling, channels_last, compute_dtype).to(device)
+        return FeatureExtractor(
+            trunk, layers, self.pooling, channels_last, compute_dtype, self.convention, self.architecture
+        ).to(device)
 
 
+def random_vgg_state_dict(seed: int = 0, architecture: Architecture = VGG19) -> dict[str, torch.Tensor]:
+    """VGG-shaped weights with torchvision's initialisation, keys `features.N.*`.
 
-def random_vgg19_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """VGG19-shaped weights with torchvision's initialisation, keys `features.N.*`.
-
-    Not a trained model: tests and benchmarks use it where the real ImageNet
-    weights cannot be downloaded. Timings and FLOPs do not depend on values.
+    Not a trained model: tests and benchmarks use it for what does not depend
+    on the weights' values (shapes, timings, FLOPs, invariances).
     """
     generator = torch.Generator().manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
-    for key, shape in expected_shapes().items():
+    for key, shape in architecture.expected_shapes().items():
         if key.endswith(".weight"):
             fan_out = shape[0] * shape[2] * shape[3]
             state[f"features.{key}"] = torch.randn(shape, generator=generator) * (2.0 / fan_out) ** 0.5
         else:
             state[f"features.{key}"] = torch.zeros(shape)
     return state
+
+
+def random_model(seed: int = 0, architecture: Architecture = VGG19) -> VGGModel:
+    """A frozen VGGModel with random_vgg_state_dict's weights (torchvision convention)."""
+    features = architecture.build_features()
+    state = random_vgg_state_dict(seed, architecture)
+    features.load_state_dict({key.removeprefix("features."): value for key, value in state.items()})
+    features.requires_grad_(False)
+    return VGGModel(features.eval(), f"random VGG (seed {seed})")

@@ -1,4 +1,4 @@
-"""Pictures of what VGG19 sees: feature-map grids and Gram-matrix heat maps.
+"""Pictures of what VGG sees: feature-map grids and Gram-matrix heat maps.
 
 Rendered with Pillow alone, so that the command line and ComfyUI show the
 same images without a plotting dependency.

@@ -17,7 +17,6 @@ import comfy.utils
 import folder_paths
 import torch
 
-from ..core.weights import WEIGHTS_FILE
 from ._convert import preview_picture
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,7 @@ def vgg_path(name: str) -> str | None:
     return folder_paths.get_full_path(VGG_FOLDER, name)
 
 
-def vgg_download_target() -> str:
-    """Where a download goes: torchvision's file name in the first vgg folder."""
+def vgg_download_target(name: str) -> str:
+    """Where a download named `name` goes: the first vgg folder."""
     register_vgg_folder()
-    return os.path.join(folder_paths.get_folder_paths(VGG_FOLDER)[0], WEIGHTS_FILE)
+    return os.path.join(folder_paths.get_folder_paths(VGG_FOLDER)[0], name)

@@ -13,7 +13,7 @@ import math
 from comfy_api.latest import io
 
 from ..core.errors import InputError
-from ..core.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, StylizeSettings
+from ..core.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MAX_LOSS_WEIGHT, StylizeSettings
 from ..core.vgg import parse_layers
 from ._convert import parse_numbers
 from ._types import CATEGORY, LOSS
@@ -95,25 +95,28 @@ class LossConfig(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "content_weight",
-                    default=1.0,
+                    default=StylizeSettings.content_weight,
                     min=0.0,
-                    max=1e6,
+                    max=MAX_LOSS_WEIGHT,
                     step=0.1,
                     tooltip="Weight of the content loss. Higher keeps more of the content image.",
                 ),
                 io.Float.Input(
                     "style_weight",
-                    default=1e6,
+                    default=StylizeSettings.style_weight,
                     min=0.0,
-                    max=1e12,
-                    step=1e4,
-                    tooltip="Weight of the style loss (1e6 balances a content weight of 1 at every size). Higher paints more style.",
+                    max=MAX_LOSS_WEIGHT,
+                    step=0.1,
+                    tooltip=(
+                        "Weight of the style loss. Both losses are relative errors, so the same weights mean the "
+                        "same on every VGG and at every size; higher paints more style."
+                    ),
                 ),
                 io.Float.Input(
                     "tv_weight",
-                    default=0.0,
+                    default=StylizeSettings.tv_weight,
                     min=0.0,
-                    max=1e6,
+                    max=MAX_LOSS_WEIGHT,
                     step=0.001,
                     tooltip="Total-variation smoothing of the result; 0 (Gatys et al.) adds none.",
                 ),

@@ -13,6 +13,7 @@ from comfy_api.latest import io
 from ..core.errors import InputError
 from ..core.images import check_side, pil_to_tensor
 from ..core.memory import estimate_run_bytes
+from ..core.vgg import Architecture
 from ..core.metrics import RunMetrics
 from ..core.optimize import (
     COLOR_CHOICES,
@@ -41,7 +42,7 @@ PLOT_SIZE = (512, 320)
 def check_model_inputs(vgg: object, style: object) -> None:
     """Sockets only connect matching types, but an API prompt can send anything."""
     if not isinstance(vgg, VGGModel):
-        raise InputError("vgg: connect the output of Load VGG19 (NST)")
+        raise InputError("vgg: connect the output of Load VGG (NST)")
     if not isinstance(style, StyleSpec):
         raise InputError("style: connect an NST_STYLE output (Style Mix, Style Rotate or Rotation DE Search)")
 
@@ -106,9 +107,11 @@ def pair_init_images(init_image: torch.Tensor | None, count: int) -> list[torch.
     return items
 
 
-def run_bytes(settings: StylizeSettings, content_hw: tuple[int, int]) -> int:
+def run_bytes(settings: StylizeSettings, content_hw: tuple[int, int], architecture: Architecture) -> int:
     """The engine's estimate of what one run at these settings needs on the device."""
-    return estimate_run_bytes(*settings.output_hw(content_hw), settings.layers_needed(), settings.optimizer)
+    return estimate_run_bytes(
+        *settings.output_hw(content_hw), settings.layers_needed(), settings.optimizer, architecture=architecture
+    )
 
 
 def metrics_json(metrics: list[RunMetrics]) -> str:
@@ -129,11 +132,11 @@ class Optimize(io.ComfyNode):
             category=CATEGORY,
             description=(
                 "Repaints each content image in the given style by optimising its pixels (Adam or L-BFGS) "
-                "against VGG19's content and style losses. A batch of N content images gives N results. "
+                "against VGG's content and style losses. A batch of N content images gives N results. "
                 "Runs on ComfyUI's device with a live preview; Cancel stops it within one step."
             ),
             inputs=[
-                VGG.Input("vgg", tooltip="The network from Load VGG19 (NST)."),
+                VGG.Input("vgg", tooltip="The network from Load VGG (NST)."),
                 io.Image.Input("content", tooltip="The picture(s) to repaint; each image of a batch is a separate run."),
                 STYLE.Input("style", tooltip="The style from Style Mix, Style Rotate or Rotation DE Search."),
                 io.Int.Input(
@@ -147,7 +150,10 @@ class Optimize(io.ComfyNode):
                     "optimizer",
                     options=list(OPTIMIZERS),
                     default=StylizeSettings.optimizer,
-                    tooltip="adam: the fastest to a good result in this pack's measurements. lbfgs: Gatys et al.'s choice.",
+                    tooltip=(
+                        "adam: keeps the content's layout best at the default steps (measured on a real VGG16). "
+                        "lbfgs: Gatys et al.'s; lowers the loss fastest per step, trading layout for style as it goes on."
+                    ),
                 ),
                 io.Float.Input(
                     "learning_rate",
@@ -258,7 +264,7 @@ class Optimize(io.ComfyNode):
         contents = image_to_list(content, "content")
         inits = pair_init_images(init_image, len(contents))
         device = _comfy.torch_device()
-        _comfy.make_room(run_bytes(settings, tuple(contents[0].shape[-2:])), device)
+        _comfy.make_room(run_bytes(settings, tuple(contents[0].shape[-2:]), vgg.architecture), device)
         progress = _comfy.Progress(settings.steps * len(contents), preview_interval)
         images, plots, metrics = [], [], []
         try:

@@ -96,7 +96,7 @@ class RotationDESearch(io.ComfyNode):
                 "size. Feed `style` (the best) or `top_k_styles` (one full render each) into Optimize (NST)."
             ),
             inputs=[
-                VGG.Input("vgg", tooltip="The network from Load VGG19 (NST)."),
+                VGG.Input("vgg", tooltip="The network from Load VGG (NST)."),
                 io.Image.Input("content", tooltip="The content picture the rotations are chosen for (one image)."),
                 STYLE.Input("style", tooltip="The style whose rotations are searched; any rotation it carries is replaced."),
                 io.Int.Input(

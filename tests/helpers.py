@@ -16,3 +16,29 @@ def stripes(height: int, width: int, angle_deg: float, period: float = 12.0, see
     mix = (torch.sin(phase) > 0).float()
     image = colours[0].view(3, 1, 1) * mix + colours[1].view(3, 1, 1) * (1 - mix)
     return image.unsqueeze(0)
+
+
+def photo(name: str, longest: int) -> torch.Tensor:
+    """One of scikit-image's bundled photos as [1, 3, H, W] in [0, 1], its longest side `longest` px."""
+    from skimage import data
+
+    from nst_nodes.core.images import fit_size, resize
+
+    image = torch.from_numpy(getattr(data, name)()).permute(2, 0, 1)[None].float() / 255
+    return resize(image, fit_size(image.shape[-2], image.shape[-1], longest))
+
+
+def recording_progress(seen: list) -> type:
+    """A progress-bar class for downloads that appends its total, then each update, to `seen`."""
+
+    class Bar:
+        def __init__(self, total):
+            seen.append(total)
+
+        def update(self, n):
+            seen.append(n)
+
+        def close(self):
+            pass
+
+    return Bar

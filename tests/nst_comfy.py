@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from comfy_harness import REPO_ROOT, ComfyServer
 from fixtures_comfy import ComfyServerFactory
-from nst_nodes.core.vgg import random_vgg19_state_dict
+from nst_nodes.core.vgg import random_vgg_state_dict
 from nst_nodes.core.weights import WEIGHTS_FILE
 
 WORKFLOWS = REPO_ROOT / "workflows"
@@ -51,7 +51,7 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = folder / WEIGHTS_FILE
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(random_vgg19_state_dict(seed=1234), path)
+        torch.save(random_vgg_state_dict(seed=1234), path)
     return path
 
 
@@ -72,7 +72,7 @@ def nst_server(
     if name == "nst-main":
         extra = tmp_path_factory.mktemp("extra-models")
         (extra / "more_vgg").mkdir()
-        save_file(random_vgg19_state_dict(seed=99), str(extra / "more_vgg" / EXTRA_VGG_FILE))
+        save_file(random_vgg_state_dict(seed=99), str(extra / "more_vgg" / EXTRA_VGG_FILE))
         (extra / "more_vgg" / "README.txt").write_text("not a model")
         config = extra / "extra_model_paths.yaml"
         config.write_text(f"nst_tests:\n  base_path: {extra}\n  vgg: more_vgg\n")

@@ -11,7 +11,7 @@ import torch
 
 from comfy_harness import ComfyServer, PromptRejected
 from nst_comfy import WORKFLOWS, interrupt_during, load_api, shrink, weights_file
-from nst_nodes.core.vgg import random_vgg19_state_dict
+from nst_nodes.core.vgg import random_vgg_state_dict
 from nst_nodes.core.weights import WEIGHTS_FILE
 
 
@@ -34,7 +34,7 @@ def marker(tmp_path_factory) -> Path:
 def server(comfy_server_factory, tmp_path_factory, marker) -> ComfyServer:
     """A server whose models/vgg holds one good file and several bad ones."""
     good = weights_file(tmp_path_factory)
-    state = random_vgg19_state_dict(seed=5)
+    state = random_vgg_state_dict(seed=5)
     folder = tmp_path_factory.mktemp("bad-weights")
     evil = dict(state)
     evil["payload"] = _Payload(str(marker))
@@ -82,7 +82,7 @@ def test_bad_weights_files_give_a_named_error_and_never_run_code(server: ComfySe
 
 def test_weights_path_cannot_escape_the_models_folder(server: ComfyServer, tmp_path: Path):
     outside = tmp_path / "outside.pth"
-    torch.save(random_vgg19_state_dict(seed=1), outside)
+    torch.save(random_vgg_state_dict(seed=1), outside)
     for choice in ("../../../" + str(outside), str(outside), "../vgg/" + WEIGHTS_FILE):
         try:
             run = server.run_prompt(_basic(choice), timeout=300)

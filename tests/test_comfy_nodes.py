@@ -33,6 +33,7 @@ from nst_comfy import (
 )
 
 DOWNLOAD = "vgg19-dcbb9e9d.pth (download if missing, 548 MB)"
+FALLBACK = "vgg16-hed-bsds500-caffe.safetensors (VGG16 from PyPI, 55 MB, if no VGG19 can be had)"
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_quick_test_for_ci_loads_the_pack(comfyui_dir: Path, tmp_path: Path):
 # Node ids, input names and types are part of saved workflows: changing them breaks users' files.
 SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
     "NST_SampleImage": ({"sample": "COMBO"}, {}, ["IMAGE"]),
-    "NST_LoadVGG19": ({"weights": "COMBO", "pooling": "COMBO"}, {}, ["NST_VGG"]),
+    "NST_LoadVGG19": ({"weights": "COMBO", "pooling": "COMBO"}, {"convention": "COMBO"}, ["NST_VGG"]),
     "NST_StyleMix": (
         {"style_1": "IMAGE", "weight_1": "FLOAT", "weight_2": "FLOAT", "weight_3": "FLOAT", "weight_4": "FLOAT",
          "mode": "COMBO", "style_scale": "FLOAT"},
@@ -132,7 +133,7 @@ def test_object_info_lists_every_node_with_inputs_types_and_tooltips(object_info
 def test_vgg_files_come_from_models_vgg_and_extra_model_paths(object_info):
     options = object_info["NST_LoadVGG19"]["input"]["required"]["weights"][1]["options"]
     # The yaml's folder (with its .safetensors) is kept, the default folder added, README.txt filtered out.
-    assert options == [EXTRA_VGG_FILE, WEIGHTS_FILE, DOWNLOAD]
+    assert options == [EXTRA_VGG_FILE, WEIGHTS_FILE, DOWNLOAD, FALLBACK]
 
 
 # ---------------------------------------------------------------------- workflows
@@ -272,7 +273,7 @@ def _bad_angles(prompt: dict[str, Any]) -> None:
 def _bad_layer(prompt: dict[str, Any]) -> None:
     prompt["21"] = {"class_type": "NST_LossConfig", "inputs": {
         "content_layers": "relu4_2", "style_layers": "relu9_9", "style_layer_weights": "",
-        "content_weight": 1.0, "style_weight": 1e6, "tv_weight": 0.0}}  # fmt: skip
+        "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0}}  # fmt: skip
     prompt["5"]["inputs"]["loss"] = ["21", 0]
 
 

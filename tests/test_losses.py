@@ -51,7 +51,8 @@ def test_losses_are_zero_at_target_and_positive_elsewhere():
     a = torch.rand(2, 4, 6, 6, generator=torch.Generator().manual_seed(5))
     b = a + 0.1
     assert torch.all(content_loss(a, a) == 0) and torch.all(content_loss(a, b) > 0)
-    torch.testing.assert_close(content_loss(a, b), torch.full((2,), 0.01), rtol=1e-4, atol=1e-6)
+    # relative: the squared error 0.01 divided by the target's mean square
+    torch.testing.assert_close(content_loss(a, b), 0.01 / b.pow(2).flatten(1).mean(1), rtol=1e-4, atol=1e-6)
     ga = gram_matrix(a)
     assert torch.all(style_loss(ga, ga) == 0) and torch.all(style_loss(gram_matrix(b), ga) > 0)
     assert style_loss(ga, ga[0]).shape == (2,)
@@ -63,3 +64,14 @@ def test_tv_loss():
     checker = (torch.arange(10).view(1, 10) + torch.arange(10).view(10, 1)) % 2
     image = checker.float().expand(1, 3, 10, 10)
     assert tv_loss(image).item() == pytest.approx(2.0)
+
+
+def test_losses_do_not_change_when_activations_are_scaled():
+    """A backbone whose activations are c times larger (Caffe's vs torchvision's) weighs the terms the same."""
+    generator = torch.Generator().manual_seed(7)
+    a, b = torch.rand(2, 8, 6, 6, generator=generator), torch.rand(2, 8, 6, 6, generator=generator)
+    for c in (60.0, 1 / 60):
+        torch.testing.assert_close(content_loss(c * a, c * b), content_loss(a, b), rtol=1e-5, atol=0)
+        torch.testing.assert_close(
+            style_loss(gram_matrix(c * a), gram_matrix(c * b)), style_loss(gram_matrix(a), gram_matrix(b)), rtol=1e-5, atol=0
+        )

@@ -46,10 +46,10 @@ def test_estimate_bounds_measured_peak(vgg_path):
     code = f"""
 import resource, torch
 from nst_nodes.core.vgg import VGGModel
-from nst_nodes.core.weights import load_vgg19_features
+from nst_nodes.core.weights import load_model
 from nst_nodes.core.optimize import StylizeSettings, stylize
 from nst_nodes.core.style import StyleSpec
-model = VGGModel(load_vgg19_features({str(vgg_path)!r}))
+model = load_model({str(vgg_path)!r})
 content = torch.rand(1, 3, 320, 320)
 import gc
 gc.collect()
@@ -61,3 +61,14 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
     measured = int(out.stdout.strip().splitlines()[-1])
     estimate = estimate_run_bytes(320, 320, ["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], "lbfgs")
     assert measured < estimate < 4 * measured + 300 * 2**20
+
+
+def test_estimate_knows_vgg16_is_smaller():
+    """VGG16 has one conv fewer in each of blocks 3-5: fewer activations to keep, and it has no relu5_4."""
+    from nst_nodes.core.vgg import VGG16, VGG19
+
+    vgg16 = estimate_run_bytes(512, 512, LAYERS, "adam", architecture=VGG16)
+    vgg19 = estimate_run_bytes(512, 512, LAYERS, "adam", architecture=VGG19)
+    assert 0.6 * vgg19 < vgg16 < 0.95 * vgg19
+    with pytest.raises(InputError, match="VGG16"):
+        estimate_run_bytes(512, 512, ["relu5_4"], "adam", architecture=VGG16)

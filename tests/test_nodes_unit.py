@@ -136,7 +136,7 @@ def test_load_vgg_lists_and_loads_a_file(comfy, vgg_folder, vgg_path):
     (vgg_folder / "mine.pth").symlink_to(vgg_path)
     (vgg_folder / "notes.txt").write_text("not weights")
     options = next(i for i in comfy.vgg.LoadVGG19.GET_SCHEMA().inputs if i.id == "weights").options
-    assert options == ["mine.pth", comfy.vgg.DOWNLOAD_CHOICE]
+    assert options == ["mine.pth", comfy.vgg.DOWNLOAD_CHOICE, comfy.vgg.FALLBACK_CHOICE]
     model = comfy.vgg.LoadVGG19.execute(weights="mine.pth", pooling="avg")[0]
     assert isinstance(model, VGGModel) and model.pooling == "avg" and model.source.endswith("mine.pth")
     with pytest.raises(ValueError, match=r"^weights: 'gone.pth' is not in any models/vgg folder"):
@@ -149,7 +149,7 @@ def test_download_choice_downloads_once_with_progress(comfy, vgg_folder, vgg_pat
     real_download = comfy.vgg.download_weights
     calls = []
 
-    def local_download(target, progress=None):
+    def local_download(target, url, sha256_prefix, progress=None):  # torchvision's address swapped for a local file
         calls.append(target)
         return real_download(target, url=vgg_path.as_uri(), sha256_prefix=digest[:8], progress=progress)
 
@@ -244,7 +244,7 @@ def test_style_rotate_refuses_bad_values_by_input_name(comfy, inputs, message):
 def _loss(comfy, **kwargs) -> StylizeSettings:
     inputs = {
         "content_layers": "relu4_2", "style_layers": "relu1_1, relu2_1", "style_layer_weights": "",
-        "content_weight": 1.0, "style_weight": 1e6, "tv_weight": 0.0, **kwargs,
+        "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0, **kwargs,
     }  # fmt: skip
     return comfy.loss.LossConfig.execute(**inputs)[0]
 

@@ -21,8 +21,8 @@ from helpers import stripes
 # neighbourhoods wider than a stripe edge. relu1_1's Gram is dominated by the colours and by the
 # exact edge profile, which resampling a turned image changes, so it only adds noise to the ranking.
 # The content weight is small next to the style weight: the fitness is the style agreement.
-ORIENTATION_LOSS = StylizeSettings(content_layers=("relu3_1",), style_layers=("relu2_1", "relu3_1"), style_weight=1e6)
-CHEAP_LOSS = StylizeSettings(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_weight=1e6)
+ORIENTATION_LOSS = StylizeSettings(content_layers=("relu3_1",), style_layers=("relu2_1", "relu3_1"), style_weight=1.0)
+CHEAP_LOSS = StylizeSettings(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_weight=1.0)
 TINY = dict(proxy_size=32, proxy_steps=2, popsize=4, generations=2)
 
 

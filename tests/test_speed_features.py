@@ -23,7 +23,7 @@ from nst_nodes.core.precision import FP16_LOSS_SCALE, compute_dtype, cpu_has_nat
 from nst_nodes.core.scales import LADDER_RATIO, LADDER_START, parse_scales, scale_ladder, split_steps
 from nst_nodes.core.style import StyleSpec
 
-FAST = dict(size=48, content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1", "relu3_1"), style_weight=1e4)
+FAST = dict(size=48, content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1", "relu3_1"), style_weight=10.0)
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 CPU = torch.device("cpu")
 
@@ -38,7 +38,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_bf16_on_cpu_gives_finite_losses_close_to_fp32(vgg_model, small_images):
     content, style = small_images
     runs = {
-        dtype: stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=6, optimizer="lbfgs", dtype=dtype))
+        dtype: stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=6, optimizer="adam", dtype=dtype))
         for dtype in ("fp32", "bf16")
     }
     fp32, bf16 = (runs[d].metrics for d in ("fp32", "bf16"))
@@ -48,7 +48,8 @@ def test_bf16_on_cpu_gives_finite_losses_close_to_fp32(vgg_model, small_images):
     # (relative error 2**-9, 0.2 %); losses are means, so the errors mostly
     # average out. Measured 0.03 %; 1 % leaves room across CPUs.
     assert bf16.history[0]["total"] == pytest.approx(fp32.history[0]["total"], rel=0.01)
-    # After 6 L-BFGS steps the paths have diverged a little (measured 1 % after 10).
+    # After 6 Adam steps the paths have diverged a little (measured 0.2 % after 10; L-BFGS, which
+    # amplifies any difference through its curvature pairs, is no test of the arithmetic).
     assert bf16.final["total"] == pytest.approx(fp32.final["total"], rel=0.1)
     assert bf16.final["total"] < 0.9 * bf16.history[0]["total"]
 

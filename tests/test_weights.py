@@ -1,21 +1,22 @@
-"""Loading, checking, locating and downloading VGG19 weights."""
+"""Loading, checking, locating and downloading VGG weights."""
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import pickle
-import threading
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from nst_nodes.core import weights as weights_mod
+from nst_nodes.core.download import download_weights
 from nst_nodes.core.errors import WeightsError
-from nst_nodes.core.vgg import build_vgg19_features, expected_shapes
-from nst_nodes.core.weights import download_weights, features_state_dict, load_vgg19_features, locate_weights
+from nst_nodes.core.vgg import VGG19
+from nst_nodes.core.weights import features_state_dict, load_model, locate_weights
+
+from helpers import recording_progress
 
 
 def _same_weights(features: torch.nn.Sequential, state: dict[str, torch.Tensor]) -> bool:
@@ -27,9 +28,9 @@ def test_layout_matches_torchvision():
     import torchvision
 
     reference = torchvision.models.vgg19(weights=None).features.state_dict()
-    ours = build_vgg19_features().state_dict()
-    assert list(reference) == list(ours) == list(expected_shapes())
-    assert all(tuple(reference[k].shape) == expected_shapes()[k] for k in reference)
+    ours = VGG19.build_features().state_dict()
+    assert list(reference) == list(ours) == list(VGG19.expected_shapes())
+    assert all(tuple(reference[k].shape) == VGG19.expected_shapes()[k] for k in reference)
 
 
 def test_full_torchvision_checkpoint_loads(tmp_path):
@@ -40,7 +41,7 @@ def test_full_torchvision_checkpoint_loads(tmp_path):
     full = torchvision.models.vgg19(weights=None).state_dict()
     path = tmp_path / "vgg19-full.pth"
     torch.save(full, path)
-    features = load_vgg19_features(path)
+    features = load_model(path).features
     assert _same_weights(features, {k: v for k, v in full.items() if k.startswith("features.")})
 
 
@@ -52,11 +53,11 @@ def test_features_only_pth_and_safetensors(tmp_path, vgg_state):
     bare = tmp_path / "bare.pth"
     torch.save({k.removeprefix("features."): v for k, v in vgg_state.items()}, bare)
     for path in (pth, st, bare):
-        assert _same_weights(load_vgg19_features(path), vgg_state)
+        assert _same_weights(load_model(path).features, vgg_state)
 
 
 def test_loaded_weights_are_frozen(vgg_path):
-    features = load_vgg19_features(vgg_path)
+    features = load_model(vgg_path).features
     assert not any(p.requires_grad for p in features.parameters())
 
 
@@ -65,7 +66,7 @@ def test_truncated_file_refused(tmp_path, vgg_path):
     bad = tmp_path / "truncated.pth"
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(WeightsError, match="corrupt or truncated"):
-        load_vgg19_features(bad)
+        load_model(bad).features
 
 
 def test_truncated_safetensors_refused(tmp_path, vgg_state):
@@ -74,14 +75,14 @@ def test_truncated_safetensors_refused(tmp_path, vgg_state):
     data = st.read_bytes()
     st.write_bytes(data[: len(data) // 3])
     with pytest.raises(WeightsError, match="safetensors"):
-        load_vgg19_features(st)
+        load_model(st).features
 
 
 def test_empty_file_refused(tmp_path):
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
     with pytest.raises(WeightsError, match="empty"):
-        load_vgg19_features(empty)
+        load_model(empty).features
 
 
 def test_wrong_shape_named(tmp_path, vgg_state):
@@ -90,7 +91,7 @@ def test_wrong_shape_named(tmp_path, vgg_state):
     path = tmp_path / "shape.pth"
     torch.save(state, path)
     with pytest.raises(WeightsError, match=r"features\.10\.weight is \(256, 128, 5, 5\), expected \(256, 128, 3, 3\)"):
-        load_vgg19_features(path)
+        load_model(path).features
 
 
 def test_missing_keys_named(vgg_state):
@@ -104,13 +105,13 @@ def test_integer_safetensors_refused(tmp_path, vgg_state):
     path = tmp_path / "int.safetensors"
     save_file(state, str(path))
     with pytest.raises(WeightsError, match="floating point"):
-        load_vgg19_features(path)
+        load_model(path).features
 
 
 def test_half_precision_file_loads_as_float32(tmp_path, vgg_state):
     path = tmp_path / "half.safetensors"
     save_file({k: v.half() for k, v in vgg_state.items()}, str(path))
-    features = load_vgg19_features(path)
+    features = load_model(path).features
     assert all(p.dtype == torch.float32 for p in features.parameters())
 
 
@@ -131,12 +132,12 @@ def test_pickle_payload_never_runs(tmp_path, vgg_state):
     path = tmp_path / "evil.pth"
     torch.save(state, path)
     with pytest.raises(WeightsError, match="not a plain state dict"):
-        load_vgg19_features(path)
+        load_model(path).features
     assert not marker.exists()
     raw = tmp_path / "raw.pth"
     raw.write_bytes(pickle.dumps(_Payload(str(marker))))
     with pytest.raises(WeightsError):
-        load_vgg19_features(raw)
+        load_model(raw).features
     assert not marker.exists()
 
 
@@ -159,26 +160,6 @@ def test_lookup_order(tmp_path, monkeypatch, vgg_path):
         locate_weights(tmp_path / "nope.pth", offline=True)
 
 
-@pytest.fixture
-def file_server(tmp_path):
-    """Serves tmp_path/'served' over HTTP on 127.0.0.1."""
-    root = tmp_path / "served"
-    root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
 def test_download_verifies_then_renames(tmp_path, file_server, vgg_path):
     root, base = file_server
     (root / "w.pth").write_bytes(vgg_path.read_bytes())
@@ -186,20 +167,10 @@ def test_download_verifies_then_renames(tmp_path, file_server, vgg_path):
     target = tmp_path / "models" / "vgg19.pth"
     seen = []
 
-    class Bar:
-        def __init__(self, total):
-            seen.append(total)
-
-        def update(self, n):
-            seen.append(n)
-
-        def close(self):
-            pass
-
-    assert download_weights(target, url=f"{base}/w.pth", sha256_prefix=prefix, progress=Bar) == target
+    assert download_weights(target, url=f"{base}/w.pth", sha256_prefix=prefix, progress=recording_progress(seen)) == target
     assert target.read_bytes() == vgg_path.read_bytes()
     assert seen[0] == vgg_path.stat().st_size and sum(seen[1:]) == seen[0]
-    assert _same_weights(load_vgg19_features(target), torch.load(vgg_path, weights_only=True))
+    assert _same_weights(load_model(target).features, torch.load(vgg_path, weights_only=True))
     assert sorted(os.listdir(target.parent)) == ["vgg19.pth"]
 
 
@@ -217,7 +188,7 @@ def test_unreachable_download_says_where_to_put_file(tmp_path, file_server):
     _, base = file_server
     target = tmp_path / "models" / "vgg19.pth"
     with pytest.raises(WeightsError, match=f"put .* at {target}"):
-        download_weights(target, url=f"{base}/missing.pth")
+        download_weights(target, url=f"{base}/missing.pth", sha256_prefix="00000000")
     assert os.listdir(target.parent) == []
 
 

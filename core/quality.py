@@ -1,0 +1,90 @@
+"""Judging a result the same way whatever made it: structure kept, style reached.
+
+Used by the tests and the benchmarks, which must not judge a run by the loss
+it was optimised for alone. Inputs are [1, 3, H, W] images in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .images import resize
+from .vgg import VGGModel
+
+# The structure score looks at the picture's large shapes, not its brush strokes:
+# luminance at this longest side, where a stylised texture averages out.
+STRUCTURE_SIDE = 64
+_SSIM_C1, _SSIM_C2 = 0.01**2, 0.03**2
+
+
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] -> [B, 1, H, W], ITU-R BT.601 weights."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+    return (image * weights).sum(1, keepdim=True)
+
+
+def _gaussian_window(size: int = 7, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    return (kernel[:, None] * kernel[None, :]).view(1, 1, size, size)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM (Wang et al. 2004, 7x7 Gaussian window) of two one-channel images in [0, 1]."""
+    window = _gaussian_window().to(a)
+    mu_a, mu_b = F.conv2d(a, window), F.conv2d(b, window)
+    var_a = F.conv2d(a * a, window) - mu_a**2
+    var_b = F.conv2d(b * b, window) - mu_b**2
+    cov = F.conv2d(a * b, window) - mu_a * mu_b
+    num = (2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)
+    den = (mu_a**2 + mu_b**2 + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
+    return float((num / den).mean())
+
+
+def structure_score(result: torch.Tensor, content: torch.Tensor) -> float:
+    """SSIM of the two images' luminance shrunk to STRUCTURE_SIDE px: 1 = the content's layout kept."""
+    height, width = content.shape[-2:]
+    factor = STRUCTURE_SIDE / max(height, width)
+    size = (max(8, round(height * factor)), max(8, round(width * factor)))
+    small = [luminance(resize(image.float().cpu(), size)) for image in (result, content)]
+    return ssim(*small)
+
+
+JUDGE_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+JUDGE_CONTENT_LAYER = "relu4_2"
+
+
+@torch.no_grad()
+def _features(model: VGGModel, image: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    return model.extractor(layers)(image.float().cpu())
+
+
+def _gram(features: torch.Tensor) -> torch.Tensor:
+    flat = features.flatten(2).double()
+    return flat @ flat.transpose(1, 2) / flat.shape[-1]
+
+
+def style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor) -> float:
+    """Mean over relu1_1..relu5_1 of |G(image) - G(style)|^2 / |G(style)|^2, fp32 features, float64 Grams.
+
+    The style is taken at the image's longest side (as a run's default style scale does).
+    """
+    height, width = style.shape[-2:]
+    factor = max(image.shape[-2:]) / max(height, width)
+    style = resize(style.float(), (max(32, round(height * factor)), max(32, round(width * factor))))
+    ours, theirs = _features(model, image, JUDGE_STYLE_LAYERS), _features(model, style, JUDGE_STYLE_LAYERS)
+    errors = []
+    for layer in JUDGE_STYLE_LAYERS:
+        target = _gram(theirs[layer])
+        errors.append(float((_gram(ours[layer]) - target).pow(2).sum() / target.pow(2).sum()))
+    return sum(errors) / len(errors)
+
+
+def content_distance(model: VGGModel, image: torch.Tensor, content: torch.Tensor) -> float:
+    """|F(image) - F(content)|^2 / |F(content)|^2 at relu4_2; content resized to the image's size."""
+    content = resize(content.float(), tuple(image.shape[-2:]))
+    ours = _features(model, image, (JUDGE_CONTENT_LAYER,))[JUDGE_CONTENT_LAYER].double()
+    target = _features(model, content, (JUDGE_CONTENT_LAYER,))[JUDGE_CONTENT_LAYER].double()
+    return float((ours - target).pow(2).sum() / target.pow(2).sum())
