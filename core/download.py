@@ -29,7 +29,7 @@ class ByteProgress:
 ProgressFactory = Callable[[int | None], ByteProgress]
 
 
-def download_weights(
+def download_checked(
     target: Path,
     url: str,
     sha256_prefix: str,

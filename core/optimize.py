@@ -177,7 +177,9 @@ class Objective:
         for layer, features in self.extractor.stream(image):
             if self.content_weight and layer in self.content_layer_weights:
                 weight = self.content_layer_weights[layer]
-                content_terms.append(weight * content_loss(features, self.content_targets[layer], self.content_scales[layer]))
+                content_terms.append(
+                    weight * content_loss(features, self.content_targets[layer], self.content_scales[layer])
+                )
             if self.style_weight and layer in self.style_layer_weights:
                 weight = self.style_layer_weights[layer]
                 style_terms.append(

@@ -57,8 +57,10 @@ JUDGE_CONTENT_LAYER = "relu4_2"
 
 
 @torch.no_grad()
-def _features(model: VGGModel, image: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    return model.extractor(layers)(image.float().cpu())
+def _features(model: VGGModel, images: tuple[torch.Tensor, ...], layers: tuple[str, ...]) -> list[dict[str, torch.Tensor]]:
+    """Each image's fp32 features at `layers`, through one extractor."""
+    extractor = model.extractor(layers)
+    return [extractor(image.float().cpu()) for image in images]
 
 
 def _gram(features: torch.Tensor) -> torch.Tensor:
@@ -74,7 +76,7 @@ def style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor) ->
     height, width = style.shape[-2:]
     factor = max(image.shape[-2:]) / max(height, width)
     style = resize(style.float(), (max(32, round(height * factor)), max(32, round(width * factor))))
-    ours, theirs = _features(model, image, JUDGE_STYLE_LAYERS), _features(model, style, JUDGE_STYLE_LAYERS)
+    ours, theirs = _features(model, (image, style), JUDGE_STYLE_LAYERS)
     errors = []
     for layer in JUDGE_STYLE_LAYERS:
         target = _gram(theirs[layer])
@@ -85,6 +87,6 @@ def style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor) ->
 def content_distance(model: VGGModel, image: torch.Tensor, content: torch.Tensor) -> float:
     """|F(image) - F(content)|^2 / |F(content)|^2 at relu4_2; content resized to the image's size."""
     content = resize(content.float(), tuple(image.shape[-2:]))
-    ours = _features(model, image, (JUDGE_CONTENT_LAYER,))[JUDGE_CONTENT_LAYER].double()
-    target = _features(model, content, (JUDGE_CONTENT_LAYER,))[JUDGE_CONTENT_LAYER].double()
+    seen = _features(model, (image, content), (JUDGE_CONTENT_LAYER,))
+    ours, target = (found[JUDGE_CONTENT_LAYER].double() for found in seen)
     return float((ours - target).pow(2).sum() / target.pow(2).sum())

@@ -136,13 +136,20 @@ CONVENTIONS: dict[str, Convention] = {c.name: c for c in (TORCHVISION, CAFFE)}
 CONVENTION_CHOICES = ("auto", *CONVENTIONS)
 
 
-def architecture_of(features: nn.Sequential) -> Architecture:
-    """Which VGG a trunk is, from its number of convolutions."""
-    convs = sum(isinstance(m, nn.Conv2d) for m in features.children())
-    for arch in ARCHITECTURES.values():
-        if len(arch.conv_indices) == convs:
+def architecture_for_convs(count: int) -> Architecture:
+    """The smallest VGG with room for `count` 3x3 convolutions (VGG16 has 13, VGG19 16).
+
+    A state dict short of some layers is so reported against the VGG it was meant to be.
+    """
+    for arch in sorted(ARCHITECTURES.values(), key=lambda a: len(a.conv_indices)):
+        if count <= len(arch.conv_indices):
             return arch
-    raise InputError(f"model: a trunk with {convs} convolutions is neither VGG16 nor VGG19")
+    raise InputError(f"{count} convolutions: more than any VGG has (VGG16 has 13, VGG19 16)")
+
+
+def architecture_of(features: nn.Sequential) -> Architecture:
+    """Which VGG a built trunk is, from its number of convolutions."""
+    return architecture_for_convs(sum(isinstance(m, nn.Conv2d) for m in features.children()))
 
 
 class FeatureExtractor(nn.Module):

@@ -20,10 +20,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .download import ProgressFactory, download_weights
+from .download import ProgressFactory, download_checked
 from .errors import InputError, WeightsError
 from .hed import FALLBACK_DESCRIPTION, FALLBACK_FILE, META_CONVENTION, fetch_fallback
-from .vgg import ARCHITECTURES, CAFFE, CONVENTION_CHOICES, CONVENTIONS, TORCHVISION, Architecture, Convention, VGGModel
+from .vgg import CAFFE, CONVENTION_CHOICES, CONVENTIONS, TORCHVISION, Architecture, Convention, VGGModel, architecture_for_convs
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def locate_weights(
     if model == "vgg16-hed":
         return fetch_fallback(vgg16, progress=progress)
     try:
-        return download_weights(vgg19, weights_url(), WEIGHTS_SHA256_PREFIX, progress=progress)
+        return download_checked(vgg19, weights_url(), WEIGHTS_SHA256_PREFIX, progress=progress)
     except WeightsError as exc:
         if model == "vgg19":
             raise
@@ -162,14 +162,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def detect_architecture(state: Mapping[str, torch.Tensor], source: str) -> Architecture:
     """VGG16 or VGG19, from how many 3x3 convolutions the state dict's trunk holds."""
     convs = {_bare(key) for key, value in state.items() if value.dim() == 4 and _bare(key).endswith(".weight")}
-    # the smallest VGG with room for them: a VGG19 short of a layer is reported as such
-    for arch in sorted(ARCHITECTURES.values(), key=lambda a: len(a.conv_indices)):
-        if len(convs) <= len(arch.conv_indices):
-            return arch
-    raise WeightsError(
-        f"weights: {source} is not a VGG16 or VGG19 state dict: its trunk has {len(convs)} convolutions "
-        "(VGG16 has 13, VGG19 16)"
-    )
+    try:
+        return architecture_for_convs(len(convs))
+    except InputError as exc:
+        raise WeightsError(f"weights: {source} is not a VGG16 or VGG19 state dict: its trunk has {exc}") from None
 
 
 def _bare(key: str) -> str:

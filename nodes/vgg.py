@@ -7,7 +7,7 @@ import os
 
 from comfy_api.latest import io
 
-from ..core.download import download_weights
+from ..core.download import download_checked
 from ..core.hed import FALLBACK_DESCRIPTION, FALLBACK_FILE, fetch_fallback
 from ..core.vgg import CONVENTION_CHOICES, POOLING_CHOICES, VGGModel
 from ..core.weights import WEIGHTS_FILE, WEIGHTS_SHA256_PREFIX, load_model, weights_url
@@ -32,7 +32,7 @@ def resolve_weights(choice: str) -> str:
     if choice == DOWNLOAD_CHOICE:
         target = _comfy.vgg_download_target(WEIGHTS_FILE)
         log.info("downloading torchvision's VGG19 weights to %s", target)
-        return str(download_weights(target, weights_url(), WEIGHTS_SHA256_PREFIX, progress=_comfy.ByteProgress))
+        return str(download_checked(target, weights_url(), WEIGHTS_SHA256_PREFIX, progress=_comfy.ByteProgress))
     if choice == FALLBACK_CHOICE:
         target = _comfy.vgg_download_target(FALLBACK_FILE)
         log.info("fetching the %s to %s", FALLBACK_DESCRIPTION, target)

@@ -146,14 +146,14 @@ def test_load_vgg_lists_and_loads_a_file(comfy, vgg_folder, vgg_path):
 def test_download_choice_downloads_once_with_progress(comfy, vgg_folder, vgg_path, monkeypatch, progress_events):
     """The download goes through core's checked temp-then-rename path, reporting on the node's bar."""
     digest = hashlib.sha256(vgg_path.read_bytes()).hexdigest()
-    real_download = comfy.vgg.download_weights
+    real_download = comfy.vgg.download_checked
     calls = []
 
     def local_download(target, url, sha256_prefix, progress=None):  # torchvision's address swapped for a local file
         calls.append(target)
         return real_download(target, url=vgg_path.as_uri(), sha256_prefix=digest[:8], progress=progress)
 
-    monkeypatch.setattr(comfy.vgg, "download_weights", local_download)
+    monkeypatch.setattr(comfy.vgg, "download_checked", local_download)
     first = comfy.vgg.LoadVGG19.execute(weights=comfy.vgg.DOWNLOAD_CHOICE, pooling="max")[0]
     target = vgg_folder / "vgg19-dcbb9e9d.pth"
     assert calls == [str(target)] and target.read_bytes() == vgg_path.read_bytes()

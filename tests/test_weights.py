@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from nst_nodes.core import weights as weights_mod
-from nst_nodes.core.download import download_weights
+from nst_nodes.core.download import download_checked
 from nst_nodes.core.errors import WeightsError
 from nst_nodes.core.vgg import VGG19
 from nst_nodes.core.weights import features_state_dict, load_model, locate_weights
@@ -167,7 +167,7 @@ def test_download_verifies_then_renames(tmp_path, file_server, vgg_path):
     target = tmp_path / "models" / "vgg19.pth"
     seen = []
 
-    assert download_weights(target, url=f"{base}/w.pth", sha256_prefix=prefix, progress=recording_progress(seen)) == target
+    assert download_checked(target, url=f"{base}/w.pth", sha256_prefix=prefix, progress=recording_progress(seen)) == target
     assert target.read_bytes() == vgg_path.read_bytes()
     assert seen[0] == vgg_path.stat().st_size and sum(seen[1:]) == seen[0]
     assert _same_weights(load_model(target).features, torch.load(vgg_path, weights_only=True))
@@ -179,7 +179,7 @@ def test_corrupt_download_leaves_nothing(tmp_path, file_server, vgg_path):
     (root / "w.pth").write_bytes(vgg_path.read_bytes())
     target = tmp_path / "models" / "vgg19.pth"
     with pytest.raises(WeightsError, match="corrupt"):
-        download_weights(target, url=f"{base}/w.pth", sha256_prefix="00000000")
+        download_checked(target, url=f"{base}/w.pth", sha256_prefix="00000000")
     assert not target.exists()
     assert os.listdir(target.parent) == []
 
@@ -188,7 +188,7 @@ def test_unreachable_download_says_where_to_put_file(tmp_path, file_server):
     _, base = file_server
     target = tmp_path / "models" / "vgg19.pth"
     with pytest.raises(WeightsError, match=f"put .* at {target}"):
-        download_weights(target, url=f"{base}/missing.pth", sha256_prefix="00000000")
+        download_checked(target, url=f"{base}/missing.pth", sha256_prefix="00000000")
     assert os.listdir(target.parent) == []
 
 
@@ -197,7 +197,7 @@ def test_existing_weights_never_replaced(tmp_path, file_server):
     (root / "w.pth").write_bytes(b"new content")
     target = tmp_path / "vgg19.pth"
     target.write_bytes(b"the user's file")
-    download_weights(target, url=f"{base}/w.pth", sha256_prefix="")
+    download_checked(target, url=f"{base}/w.pth", sha256_prefix="")
     assert target.read_bytes() == b"the user's file"
 
 
