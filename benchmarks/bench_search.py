@@ -4,7 +4,7 @@ Measures, in one run on this machine's CPU (and on the GPU too when torch
 sees CUDA):
 1. a default search: SearchSettings() as shipped (K = 1, popsize 8 per
    parameter as scipy counts it, at most 10 generations, 96 px proxy, 10
-   Adam steps) with StylizeSettings()'s layers, on the bundled samples;
+   Adam steps) with LossSettings()'s layers, on the bundled samples;
 2. one generation's proxy runs as one batch (what the search does) against
    the same members optimised one at a time, repeated with the two
    interleaved; the ratio of the medians is reported.
@@ -28,24 +28,19 @@ from typing import Any, TypeVar
 
 import torch
 
-from nst_nodes.core.images import load_image
-from nst_nodes.core.optimize import StylizeSettings
+from inputs import random_vgg19, samples
 from nst_nodes.core.rotation import RotationSpec
-from nst_nodes.core.search import Proxy, SearchSettings, search_rotation
+from nst_nodes.core.search import Proxy, search_rotation
+from nst_nodes.core.settings import LossSettings, SearchSettings
 from nst_nodes.core.style import StyleSpec
-from nst_nodes.core.vgg import VGGModel, random_model
+from nst_nodes.core.vgg import VGGModel
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-WEIGHTS_SEED = 0
 T = TypeVar("T")
 
 
-def _model() -> VGGModel:
-    return random_model(WEIGHTS_SEED)
-
-
 def _inputs() -> tuple[torch.Tensor, StyleSpec]:
-    return load_image(SAMPLES / "content.png", "content"), StyleSpec([load_image(SAMPLES / "style_waves.png", "style")])
+    content, style = samples()
+    return content, StyleSpec([style])
 
 
 def _timed(device: torch.device, work: Callable[[], T]) -> tuple[float, T]:
@@ -78,7 +73,7 @@ def batch_vs_sequential(model: VGGModel, device: torch.device, repeats: int) -> 
     """One default generation (8 members, 10 steps at 96 px) batched vs member by member."""
     content, style = _inputs()
     settings = SearchSettings()
-    proxy = Proxy(model, content, style, settings, StylizeSettings(), device)
+    proxy = Proxy(model, content, style, settings, LossSettings(), device)
     angles = random.Random(0).sample(range(360), settings.popsize)
     targets_seconds, targets = _timed(device, lambda: [proxy.targets(RotationSpec([float(a)]), None) for a in angles])
     proxy.run(targets, None)  # warm-up: first-call costs belong to neither variant
@@ -101,7 +96,7 @@ def batch_vs_sequential(model: VGGModel, device: torch.device, repeats: int) -> 
 
 def measure(quick: bool = False) -> dict[str, Any]:
     """Flat name -> value figures (benchmarks/run.py shows them as rows of its figure 4)."""
-    model = _model()
+    model = random_vgg19()
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     figures: dict[str, Any] = {"load average at start": round(os.getloadavg()[0], 2), "threads": torch.get_num_threads()}
     for device in devices:

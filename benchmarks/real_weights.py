@@ -32,9 +32,11 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 from nst_nodes.core.images import fit_size, load_image, resize, tensor_to_pil  # noqa: E402
-from nst_nodes.core.optimize import StepInfo, StylizeSettings, stylize  # noqa: E402
+from nst_nodes.core.optimize import StepInfo  # noqa: E402
 from nst_nodes.core.quality import structure_score, style_distance  # noqa: E402
+from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
+from nst_nodes.core.transfer import stylize  # noqa: E402
 from nst_nodes.core.vgg import VGGModel  # noqa: E402
 from nst_nodes.core.weights import load_model, locate_weights  # noqa: E402
 
@@ -71,7 +73,7 @@ class Curve:
 
 
 def curve(
-    model: VGGModel, content: torch.Tensor, style: torch.Tensor, settings: StylizeSettings, every: int, keep: int = 0
+    model: VGGModel, content: torch.Tensor, style: torch.Tensor, settings: RunSettings, every: int, keep: int = 0
 ) -> Curve:
     """Run and judge every `every` steps; keep the image at step `keep` (default: half the steps) as the snapshot."""
     out = Curve(snapshot_step=keep or settings.steps // 2)
@@ -105,20 +107,20 @@ def figures(quick: bool) -> dict[str, Any]:
     model = real_model()
     sizes = (128,) if quick else (256, 512)
     recipe_settings = {**RECIPE, "steps": 40 if quick else RECIPE["steps"]}
-    defaults = StylizeSettings()
+    defaults = RunSettings()
     own_steps = recipe_settings["steps"] if quick else defaults.steps
     every = 10 if quick else 20
     results: dict[str, Any] = {
         "model": model.describe(),
         "recipe": recipe_settings,
         "defaults": {"optimizer": defaults.optimizer, "lr": defaults.learning_rate, "dtype": defaults.dtype,
-                     "scales": defaults.scales, "style_weight": defaults.style_weight, "steps": own_steps},
+                     "scales": defaults.scales, "style_weight": LossSettings().style_weight, "steps": own_steps},
         "sizes": {},
     }
     sheet_rows = []
     for size in sizes:
         content, style = inputs(size)
-        recipe = curve(model, content, style, StylizeSettings(size=size, **recipe_settings), every)
+        recipe = curve(model, content, style, RunSettings(size=size, **recipe_settings), every)
         longer = replace(defaults, size=size, steps=2 * own_steps)
         if defaults.optimizer != "adam" or defaults.scales != "off":
             raise SystemExit("real_weights.py reads the defaults' result off a longer run: Adam, one scale only")

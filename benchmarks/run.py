@@ -40,35 +40,22 @@ from typing import Any
 import torch
 
 HERE = Path(__file__).resolve().parent
-SAMPLES = HERE.parent / "samples"
 if str(HERE) not in sys.path:  # baseline.py and bench_search.py sit next to this file
     sys.path.insert(0, str(HERE))
 
+from inputs import random_vgg19, samples  # noqa: E402
 from nst_nodes.core.allocator import tune_allocator  # noqa: E402
-from nst_nodes.core.images import load_image, resize  # noqa: E402
-from nst_nodes.core.optimize import StepInfo, StylizeSettings, build_objective, stylize  # noqa: E402
+from nst_nodes.core.images import resize  # noqa: E402
+from nst_nodes.core.objective import build_objective  # noqa: E402
+from nst_nodes.core.optimize import StepInfo  # noqa: E402
 from nst_nodes.core.precision import prefers_channels_last  # noqa: E402
+from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
-from nst_nodes.core.vgg import VGGModel, random_model  # noqa: E402
+from nst_nodes.core.transfer import stylize  # noqa: E402
+from nst_nodes.core.vgg import VGGModel  # noqa: E402
 
-WEIGHTS_SEED = 0
 GB = 2**30
 # ---------------------------------------------------------------- shared inputs
-
-
-def load_model() -> VGGModel:
-    """The seeded random VGG19, frozen, as the engine loads real weights."""
-    return random_model(WEIGHTS_SEED)
-
-
-def load_inputs() -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled content and style samples (256 px squares)."""
-    return load_image(SAMPLES / "content.png", "content"), load_image(SAMPLES / "style_waves.png", "style")
-
-
-def settings_for(size: int, **changes: Any) -> StylizeSettings:
-    """Default settings at `size`, with changes."""
-    return StylizeSettings(size=size, **changes)
 
 
 def sync(device: torch.device) -> None:
@@ -92,42 +79,42 @@ def child_steps(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["allocator"]:
         tune_allocator()
     device = torch.device(spec["device"])
-    model = load_model()
-    content, style = load_inputs()
+    model = random_vgg19()
+    content, style = samples()
     size, steps = int(spec["size"]), int(spec["steps"])
     stamps: list[tuple[float, int]] = []
     first_loss = float("nan")
     if spec["impl"] == "ours":
-        settings = settings_for(size, steps=steps, scales="off", dtype=spec["dtype"])
+        run = RunSettings(size=size, steps=steps, scales="off", dtype=spec["dtype"])
 
         def on_step(info: StepInfo) -> None:
             stamps.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
 
-        result = stylize(model, content, StyleSpec([style]), settings, device, on_step=on_step)
+        result = stylize(model, content, StyleSpec([style]), run, device=device, on_step=on_step)
         first_loss = result.metrics.history[0]["total"]
     else:
         from baseline import TutorialModel, TutorialRun
 
-        settings = settings_for(size)
+        run, loss = RunSettings(size=size), LossSettings()
         hw = (size, size)
         image, target = resize(content, hw).to(device), resize(style, hw).to(device)
         tutorial = TutorialModel(
             model.features,
             image,
             target,
-            settings.content_layers,
-            settings.style_layers,
-            settings.content_weight,
-            settings.style_weight,
+            loss.content_layers,
+            loss.style_layers,
+            loss.content_weight,
+            loss.style_weight,
             freeze=spec["impl"] == "baseline",
         )
-        run = TutorialRun(tutorial, image, settings.optimizer, settings.learning_rate)
+        tutorial_run = TutorialRun(tutorial, image, run.optimizer, run.learning_rate)
         for step in range(steps):
-            loss = run.step()
+            step_loss = tutorial_run.step()
             sync(device)
             stamps.append((time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt))
             if step == 0:
-                first_loss = loss
+                first_loss = step_loss
     times = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
     faults = (stamps[-1][1] - stamps[0][1]) / max(1, len(stamps) - 1)
     out = {
@@ -200,9 +187,9 @@ def step_flops(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size
     """FLOPs of one of our steps (forward, gradient to the image, Grams, losses), counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    settings = settings_for(size, scales="off", dtype="fp32")
-    extractor = model.extractor(settings.layers_needed(), device, prefers_channels_last(device))
-    objective = build_objective(extractor, resize(content, (size, size)), StyleSpec([style]), settings, device)
+    loss = LossSettings()
+    extractor = model.extractor(loss.layers_needed(), device, prefers_channels_last(device))
+    objective = build_objective(extractor, resize(content, (size, size)), StyleSpec([style]), loss, device)
     image = resize(content, (size, size)).to(device).requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
         objective(image)["total"].sum().backward()
@@ -213,9 +200,7 @@ def step_flops(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size
 
 
 def figure4(quick: bool) -> dict[str, Any]:
-    """bench_search.measure(quick) from the rotation search's own benchmark, when it has been written."""
-    if not (HERE / "bench_search.py").exists():
-        return {"todo": "benchmarks/bench_search.py does not exist yet; run.py fills figure 4 from it when it does"}
+    """bench_search.measure(quick), the rotation search's own benchmark."""
     import bench_search
 
     return bench_search.measure(quick=quick)
@@ -321,8 +306,8 @@ def memory_figure(plan: Plan, raw: dict[str, Any], device: torch.device, log: Ca
 
 
 def run_device(plan: Plan, device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
-    model = load_model()
-    content, style = load_inputs()
+    model = random_vgg19()
+    content, style = samples()
     raw = step_figures(plan, device, log)
     flops = {size: step_flops(model, content, style, size, device) for size in plan.step_sizes}
     figures: dict[str, Any] = {"steps": summarise_steps(raw, flops, plan.step_sizes)}
@@ -394,11 +379,7 @@ def table(results: dict[str, Any]) -> str:
                     f"{value['ratio']:.2f}x baseline",
                     "<6 GB" if str(size) == "1024" else "",
                 ))
-    search = results["search"]
-    if "todo" in search:
-        rows.append(("4. DE search", "TODO", search["todo"], "<=60 s"))
-    else:
-        rows += [(f"4. {key}", str(value), "", "") for key, value in search.items()]
+    rows += [(f"4. {key}", str(value), "", "") for key, value in results["search"].items()]
     rows += memory_rows
     header = ("figure", "measured", "ratio", "target")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]

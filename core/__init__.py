@@ -4,8 +4,10 @@ from .devices import resolve_device
 from .errors import InputError, NonFiniteLossError, NSTError, OutOfMemoryError, StopRequested, WeightsError
 from .images import load_image, save_image
 from .metrics import RunMetrics
-from .optimize import StepInfo, StylizeResult, StylizeSettings, stylize
+from .optimize import StepInfo
+from .settings import LossSettings, RunSettings, SearchSettings
 from .style import StyleSpec, compute_style_targets
+from .transfer import StylizeResult, stylize
 from .vgg import LAYER_NAMES, FeatureExtractor, VGGModel
 from .weights import load_model, locate_weights
 
@@ -13,15 +15,17 @@ __all__ = [
     "FeatureExtractor",
     "InputError",
     "LAYER_NAMES",
+    "LossSettings",
     "NSTError",
     "NonFiniteLossError",
     "OutOfMemoryError",
     "RunMetrics",
+    "RunSettings",
+    "SearchSettings",
     "StepInfo",
     "StopRequested",
     "StyleSpec",
     "StylizeResult",
-    "StylizeSettings",
     "VGGModel",
     "WeightsError",
     "compute_style_targets",

@@ -15,6 +15,12 @@ def _current_umask() -> int:
     return mask
 
 
+def refuse_existing(path: str | os.PathLike, what: str) -> None:
+    """Fail, naming `what`, if `path` exists: nothing the user had is replaced without --overwrite."""
+    if Path(path).exists():
+        raise InputError(f"{what}: {path} already exists; pass --overwrite to replace it or choose another name")
+
+
 def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False, what: str = "out") -> Path:
     """Write `data` to a temporary file beside `path`, then move it into place.
 
@@ -22,8 +28,8 @@ def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False, 
     write) is left untouched and the call fails with a message naming `what`.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{what}: {path} already exists; pass --overwrite to replace it or choose another name")
+    if not overwrite:
+        refuse_existing(path, what)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
@@ -36,7 +42,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False, 
             try:
                 os.link(tmp_name, path)
             except FileExistsError:
-                raise InputError(f"{what}: {path} already exists; pass --overwrite to replace it") from None
+                refuse_existing(path, what)  # it appeared while we wrote
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)

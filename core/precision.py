@@ -1,21 +1,15 @@
 """Which arithmetic and memory layout a run uses on a device.
 
 In bf16 or fp16 the VGG trunk's weights and activations are converted once
-per run; Grams come out in fp32 and losses are fp32 (losses.py). Measured
-on this project's 2-core AMD EPYC (avx512_bf16, torch 2.14,
-benchmarks/run.py): a 512 px bf16 step took 0.48 s against fp32's 0.97 s
-(0.57 s with autocast and fp32 Grams). With Adam, the default optimiser,
-at 256 px, bf16's loss after 300 steps was 1.5 % above fp32's, and 12 %
-below it at equal wall time (fp32 then had done half the steps). Not
-costing quality at equal wall time is what `auto` asks of reduced
-precision, so `auto` means bf16 on CPUs with native bf16 instructions, and
-fp32 on other CPUs (they emulate bf16; not measured here) and on MPS (not
-measured). The issue that asked for this option measured a loss stalling
-25 % higher with autocast; the converted trunk with bf16 Grams did not
-stall here. On CUDA, `auto` takes bf16 where the GPU supports it, the usual
-mixed-precision trade, and fp32 elsewhere: fp16's range needs the loss
-scaling that optimize_pixels applies, which has not been measured on a GPU
-here, so `auto` never picks fp16.
+per run; Grams come out in fp32 and losses are fp32 (losses.py). `auto`
+asks of reduced precision that it costs no quality at equal wall time; the
+README's speed section has the measurements this rests on (step time and
+loss of bf16 against fp32 on this project's CPU). So `auto` means bf16 on
+CPUs with native bf16 instructions, fp32 on other CPUs (they emulate bf16)
+and on MPS (not measured). On CUDA, `auto` takes bf16 where the GPU
+supports it, the usual mixed-precision trade, and fp32 elsewhere: fp16's
+range needs the loss scaling that optimize_pixels applies, which has not
+been measured on a GPU here, so `auto` never picks fp16.
 """
 
 from __future__ import annotations
@@ -25,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .checks import check_choice
 from .errors import InputError
 
 DTYPE_CHOICES = ("auto", "fp32", "bf16", "fp16")
@@ -42,8 +37,7 @@ def compute_dtype(choice: str, device: torch.device) -> torch.dtype | None:
     fp16 on the CPU is refused: it is emulated there and slower than fp32,
     and bf16 is the CPU's fast format.
     """
-    if choice not in DTYPE_CHOICES:
-        raise InputError(f"dtype: {choice!r} is not one of {', '.join(DTYPE_CHOICES)}")
+    check_choice(choice, DTYPE_CHOICES, "dtype")
     if choice == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
@@ -52,7 +46,7 @@ def compute_dtype(choice: str, device: torch.device) -> torch.dtype | None:
         return None
     if choice == "fp16" and device.type == "cpu":
         raise InputError(
-            "dtype: fp16 is a GPU format and is slower than fp32 on the CPU; use bf16 for the fast mode or fp32"
+            "fp16 is a GPU format and is slower than fp32 on the CPU; use bf16 for the fast mode or fp32", "dtype"
         )
     return _REDUCED.get(choice)
 
@@ -83,8 +77,8 @@ def dtype_name(dtype: torch.dtype | None) -> str:
 def prefers_channels_last(device: torch.device, dtype: torch.dtype | None = None) -> bool:
     """Whether VGG runs faster on NHWC activations on this device with this compute dtype.
 
-    CPU: measured, a 256 px step takes about 5-10 % less time (oneDNN's
-    convolutions are NHWC-native). CUDA: cuDNN's tensor-core kernels for
+    CPU: a step takes less time (oneDNN's convolutions are NHWC-native;
+    README, speed section). CUDA: cuDNN's tensor-core kernels for
     bf16/fp16 are NHWC; fp32 keeps NCHW, where NHWC is not reliably faster.
     MPS: not measured, so its default layout is kept.
     """

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .checks import check_choice, normalize_weights
 from .errors import InputError
 
 ROTATION_MODES = ("image", "dfr")
@@ -44,26 +45,25 @@ class RotationSpec:
     mode: str = "image"
 
     def __post_init__(self) -> None:
-        from .style import normalize_weights  # style.py imports this module, so import it late
-
         self.angles = [float(a) for a in self.angles]
         if not self.angles:
-            raise InputError("rotation angles: none given; give at least one angle in degrees, e.g. 90")
-        for angle in self.angles:
+            raise InputError("none given; give at least one angle in degrees, e.g. 90", "rotation_angles")
+        for index, angle in enumerate(self.angles):
             if not math.isfinite(angle) or abs(angle) > MAX_ANGLE:
-                raise InputError(f"rotation angles: {angle} is outside [-360, 360]; give degrees such as 60 or -90")
+                raise InputError(f"{angle} is outside [-360, 360]; give degrees such as 60 or -90", "rotation_angles", index)
         if not self.weights:
             self.weights = [1.0] * len(self.angles)
-        self.weights = normalize_weights(self.weights, len(self.angles), "rotation weights", per="angle")
+        self.weights = normalize_weights(self.weights, len(self.angles), "rotation_weights", per="angle")
         self.rho = float(self.rho)
         if not 0.0 <= self.rho <= 1.0:  # also refuses NaN
-            raise InputError(f"rotation weight (rho): {self.rho} is outside [0, 1]; 0 is the plain style, 1 only rotations")
-        if self.mode not in ROTATION_MODES:
-            raise InputError(f"rotation mode: {self.mode!r} is not one of {', '.join(ROTATION_MODES)}")
+            raise InputError(f"{self.rho} is outside [0, 1]; 0 is the plain style, 1 only rotations", "rotation_weight")
+        check_choice(self.mode, ROTATION_MODES, "rotation_mode")
         if self.mode == "dfr":
             wrong = [a for a in self.angles if a not in DFR_ANGLES]
             if wrong:
-                raise InputError(f"rotation angles: dfr mode takes only 90, 180 or 270, not {wrong}; use mode image for other angles")
+                raise InputError(
+                    f"dfr mode takes only 90, 180 or 270, not {wrong}; use mode image for other angles", "rotation_angles"
+                )
 
 
 def parse_angle_weights(text: str) -> tuple[list[float], list[float]]:
@@ -78,9 +78,9 @@ def parse_angle_weights(text: str) -> tuple[list[float], list[float]]:
             angles.append(float(angle))
             weights.append(float(weight) if weight.strip() else 1.0)
         except ValueError:
-            raise InputError(f"rotate: {item!r} is not ANGLE or ANGLE:WEIGHT; write e.g. 60:0.5,150:0.5") from None
+            raise InputError(f"{item!r} is not ANGLE or ANGLE:WEIGHT; write e.g. 60:0.5,150:0.5", "rotate") from None
     if not angles:
-        raise InputError(f"rotate: {text!r} holds no angle; write e.g. 60:0.5,150:0.5")
+        raise InputError(f"{text!r} holds no angle; write e.g. 60:0.5,150:0.5", "rotate")
     return angles, weights
 
 
@@ -140,7 +140,7 @@ def rotate_style_image(image: torch.Tensor, angle_deg: float) -> torch.Tensor:
     sampled bicubically, clamped to [0, 1].
     """
     if image.dim() != 4 or image.shape[1] != 3:
-        raise InputError(f"style: expected RGB images [B, 3, H, W] to rotate, got shape {tuple(image.shape)}")
+        raise InputError(f"expected RGB images [B, 3, H, W] to rotate, got shape {tuple(image.shape)}", "style")
     quarter = _quarter_turns(angle_deg)
     if quarter is not None:
         return torch.rot90(image, quarter, dims=(2, 3)) if quarter else image
@@ -174,7 +174,7 @@ def dfr_rotate_features(features: torch.Tensor, angle: int) -> torch.Tensor:
     operation followed by the flip (so it has the 90 case's Gram).
     """
     if angle not in DFR_ANGLES:
-        raise InputError(f"rotation angles: dfr mode takes only 90, 180 or 270, not {angle}")
+        raise InputError(f"dfr mode takes only 90, 180 or 270, not {angle}", "rotation_angles")
     if angle == 180:
         return torch.flip(features, dims=(3,))
     batch, channels, height, width = features.shape

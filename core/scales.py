@@ -32,16 +32,16 @@ def parse_scales(spec: ScalesSetting) -> str | tuple[int, ...]:
             return text
         parts = [part.strip() for part in text.split(",") if part.strip()]
         if not parts or not all(part.isdigit() for part in parts):
-            raise InputError(f"scales: {spec!r} is not auto, off or a list of sizes in px such as 128,256,512")
+            raise InputError(f"{spec!r} is not auto, off or a list of sizes in px such as 128,256,512", "scales")
         sizes = [int(part) for part in parts]
     else:
         sizes = [int(size) for size in spec]
     if not sizes:
-        raise InputError("scales: the list of sizes is empty; use auto, off or sizes such as 128,256,512")
+        raise InputError("the list of sizes is empty; use auto, off or sizes such as 128,256,512", "scales")
     if any(not MIN_SIDE <= size <= MAX_SIDE for size in sizes):
-        raise InputError(f"scales: {sizes} has a size outside {MIN_SIDE} to {MAX_SIDE} px")
+        raise InputError(f"{sizes} has a size outside {MIN_SIDE} to {MAX_SIDE} px", "scales")
     if any(b <= a for a, b in zip(sizes, sizes[1:])):
-        raise InputError(f"scales: {sizes} must increase from the first size to the last, e.g. 128,256,512")
+        raise InputError(f"{sizes} must increase from the first size to the last, e.g. 128,256,512", "scales")
     return tuple(sizes)
 
 
@@ -74,7 +74,7 @@ def scale_ladder(output_hw: tuple[int, int], spec: ScalesSetting = "auto") -> li
     else:
         sides = [size for size in mode if size != longest]
         if sides and sides[-1] > longest:
-            raise InputError(f"scales: {list(mode)} goes beyond the result's longest side ({longest} px)")
+            raise InputError(f"{list(mode)} goes beyond the result's longest side ({longest} px)", "scales")
     ladder = [hw for hw in (_scaled(output_hw, side) for side in sides) if hw is not None]
     return [*ladder, tuple(output_hw)]
 

@@ -23,7 +23,6 @@ Objectives (lower is better for DE):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,81 +31,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checks import normalize_weights
 from .errors import InputError, StopRequested
-from .images import MAX_SIDE, MIN_SIDE, check_image, fit_size, match_color, resize
-from .memory import check_fits, gradient_run
-from .optimize import Objective, OptimizationResult, StylizeSettings, layers_of, optimize_pixels
-from .precision import FP16_LOSS_SCALE, compute_dtype, prefers_channels_last
-from .rotation import MAX_ANGLE, RotationSpec
-from .style import StyleSpec, compute_style_targets, normalize_weights
+from .images import MIN_SIDE, fit_size
+from .memory import gradient_run
+from .objective import prepare_run
+from .optimize import OptimizationResult, optimize_pixels
+from .rotation import RotationSpec
+from .settings import LossSettings, SearchSettings
+from .style import StyleSpec
 from .vgg import VGGModel
 
-OBJECTIVES = ("fit", "diverse")
 # Searched fusion and mix weights stay above zero so that a set never sums to 0.
 WEIGHT_BOUNDS = (0.05, 1.0)
 # DE stops early once the population's fitness spread is this fraction of its mean.
 CONVERGENCE_TOL = 0.01
-
-
-@dataclass
-class SearchSettings:
-    """What the rotation search looks for and how much it spends.
-
-    popsize is scipy's multiplier: a generation holds max(5, popsize * the
-    number of searched parameters) candidates, i.e. one proxy batch of that
-    size. rotation_weight is rho when it is not searched. min_separation is
-    the least angle distance (degrees) between two of the top_k candidates.
-    """
-
-    rotations: int = 1
-    objective: str = "fit"
-    angle_range: tuple[float, float] = (0.0, 360.0)
-    search_rotation_weight: bool = False
-    search_fusion_weights: bool = False
-    search_mix_weights: bool = False
-    popsize: int = 8
-    generations: int = 10
-    proxy_size: int = 96
-    proxy_steps: int = 10
-    top_k: int = 2
-    min_separation: float = 15.0
-    epsilon: float = 0.1
-    seed: int = 0
-    rotation_weight: float = 1.0
-    # Not the render's 0.1: with steps that large, a 3-step proxy ranked the angles of
-    # tests/test_search.py's orientation ground truth wrongly.
-    proxy_lr: float = 0.02
-
-    def validate(self) -> None:
-        """Refuse settings that cannot give a meaningful search, naming the setting."""
-        _check_int(self.rotations, 1, "rotations", "the number of angles K")
-        if self.objective not in OBJECTIVES:
-            raise InputError(f"objective: {self.objective!r} is not one of {', '.join(OBJECTIVES)}")
-        low, high = (float(v) for v in self.angle_range)
-        if not (-MAX_ANGLE <= low < high <= MAX_ANGLE):
-            raise InputError(
-                f"angle range: {low:g},{high:g} must lie within [-360, 360] with the low end first, e.g. 0,360"
-            )
-        _check_int(self.popsize, 4, "popsize", "candidates per searched parameter")
-        _check_int(self.generations, 1, "generations", "DE generations")
-        _check_int(self.proxy_size, MIN_SIDE, "proxy size", "px, the smallest side VGG19 can use")
-        if self.proxy_size > MAX_SIDE:
-            raise InputError(f"proxy size: {self.proxy_size} px is too large; use {MIN_SIDE} to {MAX_SIDE} px")
-        _check_int(self.proxy_steps, 1, "proxy steps", "Adam steps per candidate")
-        _check_int(self.top_k, 1, "top k", "candidates to keep")
-        if not 0.0 <= float(self.min_separation) <= 180.0:
-            raise InputError(f"min separation: {self.min_separation} must be between 0 and 180 degrees")
-        if not (math.isfinite(float(self.epsilon)) and self.epsilon >= 0):
-            raise InputError(f"epsilon: {self.epsilon} must be a finite number >= 0 (e.g. 0.1 for 10 % more style loss)")
-        if not 0.0 <= float(self.rotation_weight) <= 1.0:
-            raise InputError(f"rotation weight: {self.rotation_weight} is outside [0, 1]")
-        if not (math.isfinite(float(self.proxy_lr)) and self.proxy_lr > 0):
-            raise InputError(f"proxy lr: {self.proxy_lr} must be a positive finite number (e.g. 0.02)")
-
-
-def _check_int(value: Any, least: int, name: str, meaning: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InputError(f"{name}: {value!r} is not allowed; use a whole number >= {least} ({meaning})")
 
 
 @dataclass
@@ -251,16 +190,17 @@ class _Layout:
         rho = rest.pop(0) if self.search_rho else self.fixed_rho
         fusion, mix = rest[: self.fusion], rest[self.fusion :]
         rotation = RotationSpec(angles=angles, weights=fusion, rho=rho)
-        return rotation, (normalize_weights(mix, self.mix, "mix weights") if mix else None)
+        return rotation, (normalize_weights(mix, self.mix, "style_weights", per="style image") if mix else None)
 
 
 class Proxy:
     """Everything a population shares, and the batched proxy run of a generation.
 
-    Built once per search: the proxy-size content and its features, the
-    extractor, the unrotated targets. `targets` makes one candidate's style
-    targets; `run` optimises a whole generation as one batch. Public so that
-    benchmarks can time a generation batched against one member at a time.
+    Built once per search: the run set-up at the proxy size (objective.prepare_run,
+    as `stylize` makes it), the content's features, the unrotated targets.
+    `targets` makes one candidate's style targets; `run` optimises a whole
+    generation as one batch. Public so that benchmarks can time a generation
+    batched against one member at a time.
     """
 
     def __init__(
@@ -269,87 +209,72 @@ class Proxy:
         content: torch.Tensor,
         style: StyleSpec,
         settings: SearchSettings,
-        loss: StylizeSettings,
+        loss: LossSettings,
         device: torch.device,
+        dtype: str = "auto",
+        match_colors: bool = False,
+        output_hw: tuple[int, int] | None = None,
     ) -> None:
-        out_hw = loss.output_hw(tuple(content.shape[-2:]))
+        out_hw = output_hw or tuple(content.shape[-2:])
         try:
             self.hw = fit_size(out_hw[0], out_hw[1], settings.proxy_size)
         except InputError:
             raise InputError(
-                f"proxy size: at {settings.proxy_size} px the {out_hw[1]}x{out_hw[0]} result would have a side under "
-                f"{MIN_SIDE} px; use a larger proxy size"
+                f"at {settings.proxy_size} px the {out_hw[1]}x{out_hw[0]} result would have a side under "
+                f"{MIN_SIDE} px; use a larger proxy size",
+                "proxy_size",
             ) from None
-        content = resize(content.float(), self.hw)
-        if loss.preserve_color == "histogram":  # as stylize does, so the proxy sees the style the render will
-            style = replace(style, images=[match_color(image, content) for image in style.images])
-        self.style = replace(style, images=[image.float().to(device) for image in style.images], rotation=None)
-        self.settings, self.loss, self.device = settings, loss, device
-        self.content_layers, self.style_weights = layers_of(loss, model.architecture)
-        self.architecture = model.architecture
-        # The render's arithmetic (see precision.py), so the proxy ranks candidates as the render sees them.
-        # Not channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
-        # kernels per size (measured: a 50 px forward pass took 100 ms at a new size, 10 ms when seen before).
-        self.precision = compute_dtype(loss.dtype, device)
-        self.layers = loss.layers_needed()
-        channels_last = prefers_channels_last(device) and device.type != "cpu"
-        self.extractor = model.extractor(self.layers, device, channels_last, self.precision)
-        self.content = content.to(device)
-        with torch.no_grad():
-            found = self.extractor(self.content)
-            self.content_targets = {layer: found[layer].detach() for layer in self.content_layers}
-        layers = list(self.style_weights)
-        self.plain = compute_style_targets(self.extractor, self.style, layers, self.hw, device)
-        # Gram mixing is linear, so searched mix weights can reuse each style's own unrotated targets.
-        self.plain_by_style = (
-            [compute_style_targets(self.extractor, replace(self.style, images=[image], weights=[1.0]), layers, self.hw, device)
-             for image in self.style.images]
-            if settings.search_mix_weights and len(self.style.images) > 1 and self.style.mode == "gram"
-            else None
+        self.settings = settings
+        # The render's arithmetic, so the proxy ranks candidates as the render sees them. Not
+        # channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
+        # kernels per size (measured: a forward pass at a size not seen before took ten times longer).
+        self.setup = prepare_run(
+            model, content, replace(style, rotation=None), loss, self.hw, device, dtype,
+            match_colors=match_colors, channels_last=False if device.type == "cpu" else None,
+            batch=_Layout.of(settings, len(style.images)).population(settings.popsize), size_field="proxy_size",
         )  # fmt: skip
+        self.content_targets = self.setup.content_targets(self.setup.content)
+        self.plain = self.setup.style_targets(self.hw)
+        # Gram mixing is linear, so searched mix weights can reuse each style's own unrotated targets.
+        spec = self.setup.style
+        self.plain_by_style = (
+            [self.setup.style_targets(self.hw, replace(spec, images=[image], weights=[1.0])) for image in spec.images]
+            if settings.search_mix_weights and len(spec.images) > 1 and spec.mode == "gram"
+            else None
+        )
 
     def targets(self, rotation: RotationSpec | None, mix: list[float] | None) -> dict[str, torch.Tensor]:
         """Style targets of one candidate, reusing the unrotated part where it does not depend on it."""
-        spec = replace(self.style, rotation=rotation, weights=mix or self.style.weights)
+        base = self.setup.style
+        spec = replace(base, rotation=rotation, weights=mix or base.weights)
         plain: Mapping[str, torch.Tensor] | None = self.plain
         if mix is not None:
             plain = None
             if self.plain_by_style is not None:
                 plain = {
                     layer: sum(w * targets[layer] for w, targets in zip(spec.weights, self.plain_by_style))
-                    for layer in self.style_weights
+                    for layer in self.setup.style_layer_weights
                 }
-        return compute_style_targets(self.extractor, spec, list(self.style_weights), self.hw, self.device, plain=plain)
+        return self.setup.style_targets(self.hw, spec, plain=plain)
 
     def run(
         self, targets: Sequence[Mapping[str, torch.Tensor]], should_stop: Callable[[], bool] | None
     ) -> OptimizationResult:
         """Optimise one proxy image per target set, all in one batch, from the content."""
-        objective = Objective(
-            extractor=self.extractor,
-            content_targets=self.content_targets,
-            style_targets={layer: torch.stack([t[layer] for t in targets]) for layer in self.style_weights},
-            content_layer_weights={layer: 1.0 for layer in self.content_layers},
-            style_layer_weights=self.style_weights,
-            content_weight=float(self.loss.content_weight),
-            style_weight=float(self.loss.style_weight),
-            tv_weight=float(self.loss.tv_weight),
-        )
-        init = self.content.expand(len(targets), -1, -1, -1)
+        stacked = {layer: torch.stack([t[layer] for t in targets]) for layer in self.setup.style_layer_weights}
+        init = self.setup.content.to(self.setup.device).expand(len(targets), -1, -1, -1)
         return optimize_pixels(
-            objective,
+            self.setup.objective(self.content_targets, stacked),
             init,
             self.settings.proxy_steps,
             "adam",
             float(self.settings.proxy_lr),
             should_stop=should_stop,
-            backward_scale=FP16_LOSS_SCALE if self.precision == torch.float16 else 1.0,
+            backward_scale=self.setup.backward_scale,
         )
 
-    @torch.no_grad()
     def content_features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        found = self.extractor(images)
-        return {layer: found[layer].float() for layer in self.content_layers}
+        return {layer: features.float() for layer, features in self.setup.content_targets(images).items()}
 
 
 def _scoring(
@@ -382,56 +307,46 @@ def search_rotation(
     model: VGGModel,
     content: torch.Tensor,
     style: StyleSpec,
-    settings: SearchSettings,
-    loss: StylizeSettings | None = None,
+    settings: SearchSettings | None = None,
+    loss: LossSettings | None = None,
     device: torch.device | str = "cpu",
     on_generation: Callable[[GenerationInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    dtype: str = "auto",
+    match_colors: bool = False,
+    output_hw: tuple[int, int] | None = None,
 ) -> SearchResult:
     """Search rotations of `style` (image mode) that suit `content` ([1, 3, H, W] in [0, 1]).
 
-    `loss` supplies the layers and weights of the proxy runs (its size,
-    steps and optimizer are the full render's and are not used here). Any
-    rotation `style` already carries is replaced by the candidates'.
+    `loss` supplies the layers and weights of the proxy runs; dtype and
+    match_colors are the render's (RunSettings.dtype, preserve_color
+    'histogram'), so the proxy sees what the render will; output_hw is the
+    render's size, whose aspect the proxy keeps (default: the content's).
+    Any rotation `style` already carries is replaced by the candidates'.
     Reproducible for a given seed and device. Raises StopRequested when
     `should_stop()` is true at a generation boundary or a proxy step.
     """
-    settings.validate()
-    loss = loss or StylizeSettings()
-    loss.validate()
-    if float(loss.style_weight) == 0:
-        raise InputError("style weight: is 0, but the search changes only the style target; use a style weight > 0")
-    check_image(content, "content")
-    style.check_images()
+    settings = settings or SearchSettings()
+    loss = loss or LossSettings()
+    if loss.style_weight == 0:
+        raise InputError("is 0, but the search changes only the style target; use a style weight > 0", "style_weight")
     device = torch.device(device)
     with gradient_run(device, "during the rotation search; use a smaller popsize or proxy size"):
-        return _search(model, content, style, settings, loss, device, on_generation, should_stop)
+        started = time.perf_counter()
+        proxy = Proxy(model, content, style, settings, loss, device, dtype, match_colors, output_hw)
+        return _search(settings, _Layout.of(settings, len(style.images)), proxy, started, on_generation, should_stop)
 
 
 def _search(
-    model: VGGModel,
-    content: torch.Tensor,
-    style: StyleSpec,
     settings: SearchSettings,
-    loss: StylizeSettings,
-    device: torch.device,
+    layout: _Layout,
+    proxy: Proxy,
+    started: float,
     on_generation: Callable[[GenerationInfo], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> SearchResult:
     from scipy.optimize import differential_evolution  # imported late: heavy, and only the search needs it
 
-    started = time.perf_counter()
-    layout = _Layout.of(settings, len(style.images))
-    proxy = Proxy(model, content, style, settings, loss, device)
-    check_fits(
-        *proxy.hw,
-        proxy.layers,
-        "adam",
-        device,
-        batch=layout.population(settings.popsize),
-        what="proxy size",
-        architecture=proxy.architecture,
-    )
     score = _scoring(proxy, settings, should_stop)
     # Every candidate keeps its proxy image (3 x proxy px^2 floats, about 0.1 MB at 96 px): the distinct
     # top-k can only be chosen at the end, since a later, better candidate can displace an earlier pick.
@@ -479,7 +394,7 @@ def _search(
         popsize=settings.popsize,
         maxiter=settings.generations,
         tol=CONVERGENCE_TOL,
-        seed=settings.seed,
+        seed=settings.seed % 2**32,  # scipy takes 32-bit seeds
         polish=False,
         vectorized=True,
         updating="deferred",

@@ -8,12 +8,12 @@ step of a run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 
+from .checks import check_choice, normalize_weights
 from .errors import InputError
 from .images import MIN_SIDE, check_image, resize
 from .losses import gram_matrix
@@ -23,27 +23,6 @@ from .vgg import FeatureExtractor
 MIX_MODES = ("gram", "feature")
 MAX_STYLE_SCALE = 4.0
 MIN_STYLE_SCALE = 0.1
-
-
-def normalize_weights(
-    weights: Sequence[float], count: int, what: str = "style weights", per: str = "style image"
-) -> list[float]:
-    """Check mixing weights (one per `per`) and scale them to sum to 1.
-
-    Negative, NaN, infinite or all-zero weights have no meaning as a mix and
-    are refused rather than silently fixed.
-    """
-    values = [float(w) for w in weights]
-    if len(values) != count:
-        raise InputError(f"{what}: {len(values)} weight(s) given for {count} {per}(s); give one per {per}")
-    if any(math.isnan(v) or math.isinf(v) for v in values):
-        raise InputError(f"{what}: {values} contains NaN or infinity; use finite numbers such as 0.25,0.75")
-    if any(v < 0 for v in values):
-        raise InputError(f"{what}: {values} contains a negative weight; weights must be >= 0")
-    total = sum(values)
-    if total <= 0:
-        raise InputError(f"{what}: all weights are zero; give at least one style a positive weight")
-    return [v / total for v in values]
 
 
 @dataclass
@@ -66,19 +45,18 @@ class StyleSpec:
 
     def __post_init__(self) -> None:
         if not self.images:
-            raise InputError("style: at least one style image is needed")
+            raise InputError("at least one style image is needed", "style")
         for index, image in enumerate(self.images):
             if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
-                raise InputError(f"style: image {index + 1} must be one RGB image, got shape {tuple(image.shape)}")
+                raise InputError(f"must be one RGB image, got shape {tuple(image.shape)}", "style", index)
         if not self.weights:
             self.weights = [1.0] * len(self.images)
-        self.weights = normalize_weights(self.weights, len(self.images))
-        if self.mode not in MIX_MODES:
-            raise InputError(f"mix: {self.mode!r} is not one of {', '.join(MIX_MODES)}")
-        if not (MIN_STYLE_SCALE <= float(self.scale) <= MAX_STYLE_SCALE) or math.isnan(float(self.scale)):
-            raise InputError(f"style scale: {self.scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}")
+        self.weights = normalize_weights(self.weights, len(self.images), "style_weights", per="style image")
+        check_choice(self.mode, MIX_MODES, "mix")
+        if not (MIN_STYLE_SCALE <= float(self.scale) <= MAX_STYLE_SCALE):  # also refuses NaN
+            raise InputError(f"{self.scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}", "style_scale")
         if self.rotation is not None and not isinstance(self.rotation, RotationSpec):
-            raise InputError(f"style rotation: expected a RotationSpec or None, got {type(self.rotation).__name__}")
+            raise InputError(f"expected a RotationSpec or None, got {type(self.rotation).__name__}", "style_rotation")
 
     def check_images(self) -> None:
         """Refuse unusable style pixels (too small, NaN...), naming the image.
@@ -87,7 +65,7 @@ class StyleSpec:
         makes a new spec per candidate from images already checked.
         """
         for index, image in enumerate(self.images):
-            check_image(image, f"style {index + 1}")
+            check_image(image, "style", index)
 
     def with_rotation(self, rotation: RotationSpec | None) -> "StyleSpec":
         """A copy of this recipe with `rotation` in place of its own (None: no rotation)."""

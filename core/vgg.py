@@ -18,6 +18,7 @@ from functools import cached_property
 import torch
 from torch import nn
 
+from .checks import check_choice
 from .errors import InputError
 
 POOLING_CHOICES = ("max", "avg")
@@ -80,15 +81,16 @@ class Architecture:
             layers.append(nn.MaxPool2d(2, 2))
         return nn.Sequential(*layers)
 
-    def parse_layers(self, spec: str | Iterable[str], what: str) -> list[str]:
+    def parse_layers(self, spec: str | Iterable[str], field: str) -> list[str]:
         """'relu1_1, relu2_1' or a list -> validated layer names of this architecture, in the given order."""
-        names = _split_names(spec, what)
+        names = _split_names(spec, field)
         unknown = [n for n in names if n not in self.layer_index]
         if unknown:
             last = len(self.blocks[-1])
             raise InputError(
-                f"{what}: unknown layer(s) {', '.join(unknown)}; {self.label} has conv1_1..conv5_{last}, "
-                f"relu1_1..relu5_{last}, pool1..pool5"
+                f"unknown layer(s) {', '.join(unknown)}; {self.label} has conv1_1..conv5_{last}, "
+                f"relu1_1..relu5_{last}, pool1..pool5",
+                field,
             )
         return names
 
@@ -101,19 +103,19 @@ ARCHITECTURES: dict[str, Architecture] = {arch.name: arch for arch in (VGG16, VG
 LAYER_NAMES = VGG19.layer_names
 
 
-def _split_names(spec: str | Iterable[str], what: str) -> list[str]:
+def _split_names(spec: str | Iterable[str], field: str) -> list[str]:
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     names = [str(item).strip() for item in items if str(item).strip()]
     if not names:
-        raise InputError(f"{what}: no layer given; use names like relu4_2")
+        raise InputError("no layer given; use names like relu4_2", field)
     if len(set(names)) != len(names):
-        raise InputError(f"{what}: a layer is listed twice ({', '.join(names)})")
+        raise InputError(f"a layer is listed twice ({', '.join(names)})", field)
     return names
 
 
-def parse_layers(spec: str | Iterable[str], what: str) -> list[str]:
+def parse_layers(spec: str | Iterable[str], field: str) -> list[str]:
     """Layer names valid for some VGG (VGG19's set); the model checks its own when a run starts."""
-    return VGG19.parse_layers(spec, what)
+    return VGG19.parse_layers(spec, field)
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,7 @@ class FeatureExtractor(nn.Module):
         architecture: Architecture = VGG19,
     ) -> None:
         super().__init__()
-        if pooling not in POOLING_CHOICES:
-            raise InputError(f"pooling: {pooling!r} is not one of {', '.join(POOLING_CHOICES)}")
+        check_choice(pooling, POOLING_CHOICES, "pooling")
         self.architecture = architecture
         self.layers = self.architecture.parse_layers(layers, "layers")
         index_of = self.architecture.layer_index
@@ -248,8 +249,7 @@ class VGGModel:
         pooling: str = "max",
         convention: Convention = TORCHVISION,
     ) -> None:
-        if pooling not in POOLING_CHOICES:
-            raise InputError(f"pooling: {pooling!r} is not one of {', '.join(POOLING_CHOICES)}")
+        check_choice(pooling, POOLING_CHOICES, "pooling")
         self.features = features
         self.architecture = architecture_of(features)
         self.source = source
@@ -304,12 +304,3 @@ def random_vgg_state_dict(seed: int = 0, architecture: Architecture = VGG19) -> 
         else:
             state[f"features.{key}"] = torch.zeros(shape)
     return state
-
-
-def random_model(seed: int = 0, architecture: Architecture = VGG19) -> VGGModel:
-    """A frozen VGGModel with random_vgg_state_dict's weights (torchvision convention)."""
-    features = architecture.build_features()
-    state = random_vgg_state_dict(seed, architecture)
-    features.load_state_dict({key.removeprefix("features."): value for key, value in state.items()})
-    features.requires_grad_(False)
-    return VGGModel(features.eval(), f"random VGG (seed {seed})")

@@ -8,7 +8,6 @@ which only ComfyUI (or a test that put ComfyUI on `sys.path`) imports.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 
@@ -18,8 +17,6 @@ import folder_paths
 import torch
 
 from ._convert import preview_picture
-
-log = logging.getLogger(__name__)
 
 VGG_FOLDER = "vgg"
 VGG_EXTENSIONS = frozenset({".pth", ".safetensors"})

@@ -5,7 +5,7 @@ ComfyUI's IMAGE is a float tensor [B, H, W, C] in [0, 1], created under
 separate [1, 3, H, W] images it may use with autograd. Every conversion
 therefore copies (outside inference mode), so no node ever changes a tensor
 ComfyUI handed it and the copies can take part in gradient computation.
-Text inputs (lists of numbers, layer names) are parsed here with messages
+Text inputs (lists of numbers) are parsed here with messages
 that name the node input at fault.
 """
 
@@ -89,19 +89,3 @@ def parse_numbers(text: str, what: str, allow_empty: bool = False) -> list[float
             raise InputError(f"{what}: {part!r} is not a finite number")
         values.append(value)
     return values
-
-
-def parse_names(text: str, what: str) -> list[str]:
-    """'relu1_1, relu2_1' -> ['relu1_1', 'relu2_1'] (checked against VGG19 later, by the engine)."""
-    names = [part.strip() for part in str(text).split(",") if part.strip()]
-    if not names:
-        raise InputError(f"{what}: no layer given; use names like relu4_2")
-    return names
-
-
-def check_weight(value: float, what: str) -> float:
-    """A single mixing weight: finite and >= 0."""
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{what}: {value} must be a finite number >= 0")
-    return value

@@ -1,15 +1,17 @@
-"""Visualize VGG Features (NST): what one VGG19 layer sees in an image, and its Gram matrix."""
+"""Visualize VGG Features (NST): what one VGG layer sees in an image, and its Gram matrix."""
 
 from __future__ import annotations
 
 import torch
 from comfy_api.latest import io
 
-from ..core.vgg import LAYER_NAMES, parse_layers
+from ..core.checks import check_int
+from ..core.errors import inputs_named
+from ..core.vgg import LAYER_NAMES, VGGModel
 from ..core.visualize import inspect_layers
 from . import _comfy
 from ._convert import image_to_list, pil_to_image
-from ._types import CATEGORY, VGG
+from ._types import CATEGORY, expect, input_names, vgg_input
 
 MAX_CHANNELS = 64
 
@@ -24,18 +26,18 @@ class VisualizeFeatures(io.ComfyNode):
             display_name="Visualize VGG Features (NST)",
             category=CATEGORY,
             description=(
-                "Shows what a VGG19 layer sees in an image: its most active channels as a grid of grey maps "
+                "Shows what a VGG layer sees in an image: its most active channels as a grid of grey maps "
                 "(strongest first, each scaled to its own range) and the layer's Gram matrix, the statistic "
                 "that defines style, as a heat map with its colour scale."
             ),
             inputs=[
-                VGG.Input("vgg", tooltip="The VGG19 from Load VGG19 (NST)."),
+                vgg_input(),
                 io.Image.Input("image", tooltip="The picture to look at; each image of a batch gets its own grid."),
                 io.Combo.Input(
                     "layer",
                     options=list(LAYER_NAMES),
                     default="relu3_1",
-                    tooltip="The VGG19 layer: early layers (relu1_1) see edges and colours, deep ones (relu5_1) parts of objects.",
+                    tooltip="The VGG layer (VGG16 stops at conv5_3): early layers (relu1_1) see edges and colours, deep ones (relu5_1) parts of objects.",
                 ),
                 io.Int.Input(
                     "channels",
@@ -52,12 +54,12 @@ class VisualizeFeatures(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, vgg, image: torch.Tensor, layer: str, channels: int) -> io.NodeOutput:
-        (layer,) = parse_layers([layer], "layer")
-        if not 1 <= int(channels) <= MAX_CHANNELS:
-            raise ValueError(f"channels: {channels} is out of range; use 1 to {MAX_CHANNELS}")
+    def execute(cls, vgg: VGGModel, image: torch.Tensor, layer: str, channels: int) -> io.NodeOutput:
+        expect(vgg, VGGModel, "vgg")
         device = _comfy.torch_device()
-        extractor = vgg.extractor([layer], device)
+        with inputs_named(input_names({"layers": "layer"})):
+            check_int(channels, "channels", 1, MAX_CHANNELS)
+            extractor = vgg.extractor([layer], device)
         grids, grams = [], []
         for index, picture in enumerate(image_to_list(image, "image")):
             _comfy.stop_if_interrupted()

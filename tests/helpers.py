@@ -28,6 +28,17 @@ def photo(name: str, longest: int) -> torch.Tensor:
     return resize(image, fit_size(image.shape[-2], image.shape[-1], longest))
 
 
+def pil_resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[1, 3, H, W] resized to (H, W) by PIL's bicubic filter (antialiased), channel by channel in float mode, in [0, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    height, width = size
+    planes = [np.ascontiguousarray(c.detach().numpy()) for c in image[0].float()]
+    resized = [np.asarray(Image.fromarray(p, "F").resize((width, height), Image.BICUBIC)) for p in planes]
+    return torch.from_numpy(np.stack(resized))[None].clamp(0, 1)
+
+
 def recording_progress(seen: list) -> type:
     """A progress-bar class for downloads that appends its total, then each update, to `seen`."""
 
@@ -42,3 +53,14 @@ def recording_progress(seen: list) -> type:
             pass
 
     return Bar
+
+
+def settings(**fields):
+    """(RunSettings, LossSettings) from one set of keyword fields, each going to the type that has it."""
+    from dataclasses import fields as fields_of
+
+    from nst_nodes.core.settings import LossSettings, RunSettings
+
+    loss_names = {f.name for f in fields_of(LossSettings)}
+    run = RunSettings(**{k: v for k, v in fields.items() if k not in loss_names})
+    return run, LossSettings(**{k: v for k, v in fields.items() if k in loss_names})

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-from safetensors.torch import save_file
 
-from comfy_harness import REPO_ROOT, ComfyServer
+from comfy_harness import REPO_ROOT, ComfyServer, collect_prompt, collect_until
 from fixtures_comfy import ComfyServerFactory
-from nst_nodes.core.vgg import random_vgg_state_dict
+from conftest import RANDOM_SEED
+from nst_nodes.core.checkpoints import save_random_weights
 from nst_nodes.core.weights import WEIGHTS_FILE
 
 WORKFLOWS = REPO_ROOT / "workflows"
@@ -47,12 +46,8 @@ SHRINK: dict[str, dict[str, Any]] = {
 
 def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded random-weight VGG19 saved like torchvision's file (written once per session)."""
-    folder = tmp_path_factory.getbasetemp() / "nst-vgg"
-    path = folder / WEIGHTS_FILE
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(random_vgg_state_dict(seed=1234), path)
-    return path
+    path = tmp_path_factory.getbasetemp() / "nst-vgg" / WEIGHTS_FILE
+    return path if path.exists() else save_random_weights(path, seed=RANDOM_SEED)
 
 
 def nst_server(
@@ -72,7 +67,7 @@ def nst_server(
     if name == "nst-main":
         extra = tmp_path_factory.mktemp("extra-models")
         (extra / "more_vgg").mkdir()
-        save_file(random_vgg_state_dict(seed=99), str(extra / "more_vgg" / EXTRA_VGG_FILE))
+        save_random_weights(extra / "more_vgg" / EXTRA_VGG_FILE, seed=99)
         (extra / "more_vgg" / "README.txt").write_text("not a model")
         config = extra / "extra_model_paths.yaml"
         config.write_text(f"nst_tests:\n  base_path: {extra}\n  vgg: more_vgg\n")
@@ -105,12 +100,22 @@ def interrupt_during(
 
     Returns the interruption event's data, every event of the prompt, and its history.
     """
-    with server.ws_events() as stream:
-        code, body = server.queue_prompt(prompt, client_id=stream.client_id)
+    with server.api.events() as stream:
+        code, body = server.api.post_prompt(prompt, client_id=stream.client_id)
         assert code == 200, body
         prompt_id = body["prompt_id"]
-        stream.collect_until(lambda e: e["type"] == "progress" and e["data"]["node"] == node, timeout=300)
-        assert server.interrupt() == 200
-        events = stream.collect_prompt(prompt_id, timeout=300)
+        collect_until(stream, lambda e: e["type"] == "progress" and e["data"]["node"] == node, timeout=300)
+        server.api.interrupt()  # raises unless HTTP 200
+        events = collect_prompt(stream, prompt_id, timeout=300)
     (interrupted,) = [e["data"] for e in events if e["type"] == "execution_interrupted"]
     return interrupted, events, server.wait_for_history(prompt_id, timeout=30)
+
+
+def execution_error(server: ComfyServer, prompt: Mapping[str, Any], node_type: str) -> dict[str, Any]:
+    """Run `prompt`, which must fail in exactly one node of `node_type`; that failure's message data."""
+    run = server.run_prompt(prompt, timeout=300)
+    assert run.status == "error"
+    (error,) = run.messages("execution_error")
+    assert error["node_type"] == node_type
+    assert any(e["type"] == "execution_error" for e in run.events)
+    return error

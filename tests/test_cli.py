@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 
 from nst_nodes.core.images import save_image
-from nst_nodes.core.optimize import DEFAULT_LR
 
 from helpers import stripes
 
@@ -62,7 +61,7 @@ def test_stylize_end_to_end(tmp_path, images, vgg_path):
     assert data["history"][0]["step"] == 0 and data["history"][-1]["step"] == 6
     assert {"step", "content", "style", "tv", "total"} <= set(data["history"][0])
     assert data["params"]["style_mix_weights"] == [0.25, 0.75] and data["params"]["optimizer"] == "adam"
-    assert data["params"]["lr"] == DEFAULT_LR["adam"]
+    assert data["params"]["lr"] == 0.02  # README: Adam's default step size
     assert Image.open(plot).size == (768, 480)
 
 

@@ -94,16 +94,16 @@ def test_stylize_with_rotations_records_them(tmp_path, images, vgg_path):
     "command, extra, message",
     [
         ("search", ["--rotations", "0"], "rotations"),
-        ("search", ["--angle-range", "10,5"], "angle range"),
-        ("search", ["--angle-range=-400,0"], "angle range"),
-        ("search", ["--angle-range", "ten"], "angle range"),
+        ("search", ["--angle-range", "10,5"], "--angle-range: the bounds are reversed"),
+        ("search", ["--angle-range=-400,0"], "--angle-range: -400,0 must lie within [-360, 360]"),
+        ("search", ["--angle-range", "ten"], "--angle-range: 'ten' is not LOW,HIGH"),
         ("search", ["--popsize", "3"], "popsize"),
-        ("search", ["--proxy-size", "16"], "proxy size"),
+        ("search", ["--proxy-size", "16"], "--proxy-size: 16 is out of range"),
         ("search", ["--report-exists"], "report: "),
         ("stylize", ["--rotate", "sixty"], "rotate"),
         ("stylize", ["--rotate", "45", "--rotation-mode", "dfr"], "dfr mode takes only"),
         ("stylize", ["--rotation-weight", "0.5"], "--rotation-weight"),
-        ("stylize", ["--rotate", "45", "--rotation-weight", "2"], "rotation weight"),
+        ("stylize", ["--rotate", "45", "--rotation-weight", "2"], "--rotation-weight: 2.0 is outside [0, 1]"),
     ],
 )
 def test_bad_input_one_clear_line(tmp_path, images, vgg_path, capsys, command, extra, message):

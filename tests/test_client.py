@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from comfy_harness import ComfyServer
-from nst_nodes import client, workflow
+from nst_nodes.client import jobs, workflow
+from nst_nodes.client.server import Server, describe_rejection
 from nst_nodes.core.errors import InputError
 from nst_nodes.core.images import save_image
 
@@ -132,11 +133,11 @@ def test_inputs_go_to_image_inputs_or_replace_image_nodes():
      (".hidden", "hidden"), ("..", "output"), ("a b/c?d*.png", "c_d_.png"), ("", "output")],
 )  # fmt: skip
 def test_safe_name(name, safe):
-    assert client.safe_name(name) == safe
+    assert jobs.safe_name(name) == safe
 
 
 class FakeServer:
-    """Stands in for client.Server where only /view is needed."""
+    """Stands in for a Server where only /view is needed."""
 
     url = "http://fake:1"
 
@@ -153,26 +154,26 @@ def test_outputs_never_leave_the_out_folder(tmp_path):
               "text": ['{"a": 1}']},
     }}  # fmt: skip
     prompt = {"9": {"class_type": "X", "inputs": {}, "_meta": {"title": "../Loss curves"}}}
-    written = client._save_outputs(FakeServer(), history, prompt, out, overwrite=False)
+    written = jobs.save_outputs(FakeServer(), history, prompt, out, overwrite=False)
     assert sorted(p.name for p in written) == ["Loss_curves-2.png", "Loss_curves.json", "evil-9.png", "evil.png"]
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(p.name for p in written)
     assert all(p.parent == out.resolve() for p in written)
     with pytest.raises(InputError, match="already exists; pass --overwrite"):
-        client._save_outputs(FakeServer(), history, prompt, out, overwrite=False)
+        jobs.save_outputs(FakeServer(), history, prompt, out, overwrite=False)
 
 
 def test_rejection_message_carries_the_servers_words():
     body = {"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": ""},
             "node_errors": {"5": {"class_type": "NST_Optimize", "errors": [
                 {"message": "Value -3 smaller than min of 1", "details": "steps"}]}}}  # fmt: skip
-    assert client.describe_rejection(body) == (
+    assert describe_rejection(body) == (
         "Prompt outputs failed validation; node 5 (NST_Optimize): Value -3 smaller than min of 1: steps"
     )
 
 
 def test_jobs_go_to_free_servers_and_a_lost_servers_job_is_retried(monkeypatch, tmp_path):
-    servers = [client.Server("http://a:1"), client.Server("http://b:2")]
-    jobs = [client.Job(name=f"j{i}", prompt={}, uploads=[], out_dir=tmp_path / f"j{i}") for i in range(5)]
+    servers = [Server("http://a:1"), Server("http://b:2")]
+    queued = [jobs.Job(name=f"j{i}", prompt={}, uploads=[], out_dir=tmp_path / f"j{i}") for i in range(5)]
     taken: list[tuple[str, str]] = []
     a_lost = threading.Event()
 
@@ -180,13 +181,13 @@ def test_jobs_go_to_free_servers_and_a_lost_servers_job_is_retried(monkeypatch, 
         taken.append((server.url, job.name))
         if server.url == "http://a:1":  # a dies during its first job
             a_lost.set()
-            return client.JobResult(job=job, server=server.url, error="server http://a:1: cannot reach it", server_lost=True)
+            return jobs.JobResult(job=job, server=server.url, error="server http://a:1: cannot reach it", server_lost=True)
         a_lost.wait(60)  # b stays busy until then, so a surely takes a job
-        return client.JobResult(job=job, server=server.url)
+        return jobs.JobResult(job=job, server=server.url)
 
-    monkeypatch.setattr(client, "run_job", fake_run_job)
-    results = client.run_jobs(servers, jobs)
-    assert [r.job.name for r in results] == [j.name for j in jobs]
+    monkeypatch.setattr(jobs, "run_job", fake_run_job)
+    results = jobs.run_jobs(servers, queued)
+    assert [r.job.name for r in results] == [j.name for j in queued]
     assert all(r.error is None and r.server == "http://b:2" for r in results)
     (lost,) = [name for url, name in taken if url == "http://a:1"]  # a took no job after it was lost
     assert ("http://b:2", lost) in taken  # its job was run again elsewhere
@@ -194,11 +195,11 @@ def test_jobs_go_to_free_servers_and_a_lost_servers_job_is_retried(monkeypatch, 
 
 def test_jobs_left_when_every_server_is_lost(monkeypatch, tmp_path):
     def lost(server, job, position=0, overwrite=False, timeout=0):
-        return client.JobResult(job=job, server=server.url, error="server x: cannot reach it", server_lost=True)
+        return jobs.JobResult(job=job, server=server.url, error="server x: cannot reach it", server_lost=True)
 
-    monkeypatch.setattr(client, "run_job", lost)
-    jobs = [client.Job(name="j", prompt={}, uploads=[], out_dir=tmp_path)]
-    (result,) = client.run_jobs([client.Server("http://a:1")], jobs)
+    monkeypatch.setattr(jobs, "run_job", lost)
+    queued = [jobs.Job(name="j", prompt={}, uploads=[], out_dir=tmp_path)]
+    (result,) = jobs.run_jobs([Server("http://a:1")], queued)
     assert result.error == "not run: no server was left to take it (server x: cannot reach it)"
 
 
@@ -252,7 +253,7 @@ def test_failing_node_exits_non_zero_with_the_servers_message(server, tmp_path):
     proc = nst(str(WORKFLOWS / "api" / "basic_style_transfer.json"), "--server", server.url, *SMALL,
                "--set", "Style.weight_1=0", "--out", str(out), cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 1
-    assert f"nst: error: server {server.url}: node 4 (NST_StyleMix) failed: weight_1: all style weights are 0" in proc.stderr
+    assert f"nst: error: server {server.url}: node 4 (NST_StyleMix) failed: weight_1: all weights are zero" in proc.stderr
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -284,7 +285,7 @@ def _run_batch(server: ComfyServer, second: ComfyServer, tmp_path: Path) -> None
     shapes = {"a_wide": (40, 80), "b_tall": (80, 40), "c_square": (64, 64), "d_wide": (50, 100)}
     for name, (height, width) in shapes.items():
         save_image(torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height + width)), batch / f"{name}.png")
-    before = {s.url: len(s.get_json("/history")) for s in (server, second)}
+    before = {s.url: len(s.api.get_json("/history")) for s in (server, second)}
     out = tmp_path / "out"
     proc = nst(str(WORKFLOWS / "api" / "basic_style_transfer.json"), "--server", server.url, "--server", second.url,
                *SMALL, "--batch", str(batch), "--out", str(out), cwd=tmp_path)  # fmt: skip
@@ -294,5 +295,5 @@ def _run_batch(server: ComfyServer, second: ComfyServer, tmp_path: Path) -> None
         (result,) = (out / name).glob("basic_*.png")
         expected = (TEST_SIZE, TEST_SIZE * height // width) if width >= height else (TEST_SIZE * width // height, TEST_SIZE)
         assert Image.open(result).size == expected, name
-    ran = {s.url: len(s.get_json("/history")) - before[s.url] for s in (server, second)}
+    ran = {s.url: len(s.api.get_json("/history")) - before[s.url] for s in (server, second)}
     assert sum(ran.values()) == 4 and all(count >= 1 for count in ran.values()), ran

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from comfy_harness import ComfyServer, PromptRejected
-from nst_comfy import WORKFLOWS, interrupt_during, load_api, shrink, weights_file
+from nst_comfy import WORKFLOWS, execution_error, interrupt_during, load_api, shrink, weights_file
+from nst_nodes.core.checkpoints import save_random_weights
 from nst_nodes.core.vgg import random_vgg_state_dict
 from nst_nodes.core.weights import WEIGHTS_FILE
 
@@ -82,7 +83,7 @@ def test_bad_weights_files_give_a_named_error_and_never_run_code(server: ComfySe
 
 def test_weights_path_cannot_escape_the_models_folder(server: ComfyServer, tmp_path: Path):
     outside = tmp_path / "outside.pth"
-    torch.save(random_vgg_state_dict(seed=1), outside)
+    save_random_weights(outside, seed=1)
     for choice in ("../../../" + str(outside), str(outside), "../vgg/" + WEIGHTS_FILE):
         try:
             run = server.run_prompt(_basic(choice), timeout=300)
@@ -145,10 +146,7 @@ BAD_INPUTS = [
 def test_bad_images_and_sizes_are_named_errors(server: ComfyServer, edit, node_type, message):
     prompt = _basic()
     edit(prompt)
-    run = server.run_prompt(prompt, timeout=300)
-    assert run.status == "error"
-    (error,) = run.messages("execution_error")
-    assert error["node_type"] == node_type
+    error = execution_error(server, prompt, node_type)
     assert error["exception_message"].startswith(message), error["exception_message"]
     assert server.run_prompt(_basic(seed=77), timeout=300).status == "success"
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from packaging.requirements import Requirement
 from PIL import Image
 
@@ -22,14 +21,17 @@ from comfy_harness import (
     REPO_ROOT,
     ComfyServer,
     ComfyServerError,
+    collect_prompt,
+    collect_until,
     comfy_requirements,
     ensure_comfyui,
-    decode_binary_event,
     import_failures,
     output_images,
     run_quick_test,
     terminate_process,
 )
+from nst_nodes.client.events import decode_binary_event
+from nst_nodes.client.server import Server, ServerUnreachable
 
 # Idempotent: if tests/conftest.py already registered the plugin, this is a no-op.
 pytest_plugins = ["fixtures_comfy"]
@@ -116,7 +118,7 @@ def test_quick_test_for_ci_exits_zero(comfyui_dir: Path, tmp_path: Path) -> None
 
 
 def test_system_stats(comfy_server: ComfyServer) -> None:
-    stats = comfy_server.get_json("/system_stats")
+    stats = comfy_server.api.get_json("/system_stats")
     assert stats["system"]["comfyui_version"] == COMFYUI_VERSION
     assert stats["devices"][0]["type"] == "cpu"
     assert str(comfy_server.base_dir) in stats["system"]["argv"]
@@ -124,13 +126,13 @@ def test_system_stats(comfy_server: ComfyServer) -> None:
 
 
 def test_object_info_lists_builtin_nodes(comfy_server: ComfyServer) -> None:
-    info = comfy_server.object_info()
+    info = comfy_server.api.object_info()
     assert {"LoadImage", "SaveImage", "ImageInvert"} <= info.keys()
-    assert "image" in comfy_server.object_info("LoadImage")["LoadImage"]["input"]["required"]
+    assert "image" in comfy_server.api.object_info("LoadImage")["LoadImage"]["input"]["required"]
 
 
 def test_unknown_node_is_rejected(comfy_server: ComfyServer) -> None:
-    code, body = comfy_server.queue_prompt({"1": {"class_type": "NoSuchNode", "inputs": {}}})
+    code, body = comfy_server.api.post_prompt({"1": {"class_type": "NoSuchNode", "inputs": {}}})
     assert code == 400
     assert body["error"]["type"] == "invalid_prompt"
     assert "node_errors" in body
@@ -141,7 +143,7 @@ def test_invalid_inputs_give_node_errors(comfy_server: ComfyServer) -> None:
         "1": {"class_type": "LoadImage", "inputs": {"image": "missing.png"}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}},
     }
-    code, body = comfy_server.queue_prompt(prompt)
+    code, body = comfy_server.api.post_prompt(prompt)
     assert code == 400
     assert "1" in body["node_errors"]
     assert body["node_errors"]["1"]["errors"][0]["type"] == "custom_validation_failed"
@@ -150,12 +152,12 @@ def test_invalid_inputs_give_node_errors(comfy_server: ComfyServer) -> None:
 def test_upload_run_view_roundtrip(comfy_server: ComfyServer, tmp_path: Path) -> None:
     source = tmp_path / "red.png"
     source.write_bytes(_png_bytes((255, 0, 0)))
-    uploaded = comfy_server.upload_image(source)
-    assert uploaded["name"] == "red.png"
+    uploaded = comfy_server.api.upload(source)
+    assert uploaded == "red.png"
     assert (comfy_server.input_dir / "red.png").is_file()
 
     prompt = {
-        "1": {"class_type": "LoadImage", "inputs": {"image": uploaded["name"]}},
+        "1": {"class_type": "LoadImage", "inputs": {"image": uploaded}},
         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
         "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "roundtrip"}},
     }
@@ -165,7 +167,7 @@ def test_upload_run_view_roundtrip(comfy_server: ComfyServer, tmp_path: Path) ->
     for kind in ("execution_start", "executing", "executed", "execution_success"):
         assert kind in kinds
     (image,) = output_images(run.history)
-    saved = Image.open(io.BytesIO(comfy_server.view(image["filename"], image["subfolder"], image["type"])))
+    saved = Image.open(io.BytesIO(comfy_server.api.view(image["filename"], image["subfolder"], image["type"])))
     assert saved.size == (8, 6)
     assert saved.convert("RGB").getpixel((0, 0)) == (0, 255, 255)
 
@@ -174,7 +176,7 @@ def test_execution_error_is_reported_and_server_survives(comfy_server: ComfyServ
                                                          tmp_path: Path) -> None:
     source = tmp_path / "blue.png"
     source.write_bytes(_png_bytes((0, 0, 255)))
-    name = comfy_server.upload_image(source)["name"]
+    name = comfy_server.api.upload(source)
     prompt = {
         "1": {"class_type": "LoadImage", "inputs": {"image": name}},
         # Validation passes; SaveImage raises at run time for a path outside output/.
@@ -186,15 +188,15 @@ def test_execution_error_is_reported_and_server_survives(comfy_server: ComfyServ
     assert error["node_type"] == "SaveImage"
     assert error["exception_message"]
     assert any(event["type"] == "execution_error" for event in run.events)
-    assert comfy_server.get_json("/system_stats")["system"]["comfyui_version"] == COMFYUI_VERSION
+    assert comfy_server.api.get_json("/system_stats")["system"]["comfyui_version"] == COMFYUI_VERSION
 
 
 def test_websocket_handshake_and_feature_flags(comfy_server: ComfyServer) -> None:
-    with comfy_server.ws_events(preview_metadata=True) as stream:
+    with comfy_server.api.events(preview_metadata=True) as stream:
         status = stream.recv(timeout=10)
         assert status is not None and status["type"] == "status"
         assert status["data"]["sid"] == stream.client_id
-        flags = stream.collect_until(lambda event: event["type"] == "feature_flags", timeout=10)[-1]
+        flags = collect_until(stream, lambda event: event["type"] == "feature_flags", timeout=10)[-1]
         assert flags["data"]["supports_preview_metadata"] is True
 
 
@@ -210,14 +212,14 @@ def _slow_blur_chain(length: int) -> dict[str, dict]:
 
 
 def test_interrupt_stops_running_prompt(comfy_server: ComfyServer) -> None:
-    assert comfy_server.interrupt(prompt_id="not-running") == 200  # idle: a no-op
-    with comfy_server.ws_events() as stream:
-        code, body = comfy_server.queue_prompt(_slow_blur_chain(30), client_id=stream.client_id)
+    comfy_server.api.interrupt(prompt_id="not-running")  # idle: a no-op, still HTTP 200 (else it raises)
+    with comfy_server.api.events() as stream:
+        code, body = comfy_server.api.post_prompt(_slow_blur_chain(30), client_id=stream.client_id)
         assert code == 200, body
         prompt_id = body["prompt_id"]
-        stream.collect_until(lambda e: e["type"] == "executing" and e["data"].get("node") == "3", 60)
-        assert comfy_server.interrupt() == 200
-        events = stream.collect_prompt(prompt_id, timeout=60)
+        collect_until(stream, lambda e: e["type"] == "executing" and e["data"].get("node") == "3", 60)
+        comfy_server.api.interrupt()  # raises unless HTTP 200
+        events = collect_prompt(stream, prompt_id, timeout=60)
     assert "execution_interrupted" in [event["type"] for event in events]
     history = comfy_server.wait_for_history(prompt_id, timeout=10)
     assert history["status"]["status_str"] == "error"
@@ -242,14 +244,14 @@ def test_server_lifecycle_layout_and_stop(comfyui_dir: Path, tmp_path: Path) -> 
         assert (base / "models" / "vgg" / "dummy.pth").read_bytes() == b"not a model"
         for sub in ("user", "input", "output"):
             assert (base / sub).is_dir()
-        assert server.get_json("/system_stats")["system"]["comfyui_version"] == COMFYUI_VERSION
+        assert server.api.get_json("/system_stats")["system"]["comfyui_version"] == COMFYUI_VERSION
         url = server.url
     assert server.proc is not None and server.proc.returncode == 0
     assert not Path(f"/proc/{pid}").exists()
     assert base.is_dir()  # a caller's base directory is kept (logs stay readable)
     assert "Starting server" in server.log_text()
-    with pytest.raises(requests.ConnectionError):
-        requests.get(url + "/system_stats", timeout=2)
+    with pytest.raises(ServerUnreachable, match="Connection refused"):
+        Server(url).get_json("/system_stats")
 
 
 def test_startup_failure_raises_with_log_tail(comfyui_dir: Path) -> None:

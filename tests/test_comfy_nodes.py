@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from comfy_harness import PACK_LINK_NAME, ComfyServer, PromptRejected, import_failures, output_images, run_quick_test
-from nst_nodes.workflow import ui_to_api, widget_names
+from nst_nodes.client.workflow import ui_to_api, widget_names
 from nst_nodes.core.weights import WEIGHTS_FILE
 
 from nst_comfy import (
@@ -25,6 +25,7 @@ from nst_comfy import (
     TEST_SIZE,
     UI_WORKFLOWS,
     WORKFLOWS,
+    execution_error,
     interrupt_during,
     load_api,
     nodes_of,
@@ -43,7 +44,7 @@ def server(comfy_server_factory, tmp_path_factory) -> ComfyServer:
 
 @pytest.fixture(scope="module")
 def object_info(server: ComfyServer) -> dict[str, Any]:
-    return server.object_info()
+    return server.api.object_info()
 
 
 def _basic(steps: int = 2, **optimize: Any) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def _basic(steps: int = 2, **optimize: Any) -> dict[str, Any]:
 
 
 def _image(server: ComfyServer, ref: dict[str, str]) -> Image.Image:
-    return Image.open(io.BytesIO(server.view(ref["filename"], ref["subfolder"], ref["type"])))
+    return Image.open(io.BytesIO(server.api.view(ref["filename"], ref["subfolder"], ref["type"])))
 
 
 # ------------------------------------------------------------------------ loading
@@ -204,7 +205,7 @@ def test_ui_workflow_matches_its_api_twin(object_info, path: Path):
 
 
 def test_ui_workflows_are_served_as_templates(server: ComfyServer):
-    templates = server.get_json("/workflow_templates")
+    templates = server.api.get_json("/workflow_templates")
     assert sorted(templates[PACK_LINK_NAME]) == sorted(p.stem for p in UI_WORKFLOWS)
     assert sorted(p.stem for p in UI_WORKFLOWS) == sorted(p.stem for p in API_WORKFLOWS)
 
@@ -278,10 +279,13 @@ def _bad_layer(prompt: dict[str, Any]) -> None:
 
 
 BAD_VALUES = [
-    ("two_style_mix", _zero_style_weights, "NST_StyleMix", "weight_1, weight_2: all style weights are 0"),
-    ("rotation_de_search", _reverse_bounds, "NST_RotationDESearch", "angle_min, angle_max: the bounds are reversed"),
+    ("two_style_mix", _zero_style_weights, "NST_StyleMix", "weight_1, weight_2: all weights are zero"),
     ("basic_style_transfer", _bad_angles, "NST_StyleRotate", "angles: 'ninety' is not a number"),
-    ("basic_style_transfer", _bad_layer, "NST_LossConfig", "style_layers: unknown layer(s) relu9_9"),
+]
+# Checked by the nodes' validate_inputs: refused when queued, before any node runs.
+REFUSED_WHEN_QUEUED = [
+    ("rotation_de_search", _reverse_bounds, "6", "angle_min, angle_max: the bounds are reversed"),
+    ("basic_style_transfer", _bad_layer, "21", "style_layers: unknown layer(s) relu9_9"),
 ]
 
 
@@ -289,14 +293,22 @@ BAD_VALUES = [
 def test_bad_value_is_an_execution_error_naming_the_input(server: ComfyServer, workflow, edit, node_type, message):
     prompt = shrink(load_api(WORKFLOWS / "api" / f"{workflow}.json"))
     edit(prompt)
-    run = server.run_prompt(prompt, timeout=300)
-    assert run.status == "error"
-    (error,) = run.messages("execution_error")
-    assert error["node_type"] == node_type
+    error = execution_error(server, prompt, node_type)
     assert error["exception_message"].startswith(message), error["exception_message"]
     assert error["exception_type"].endswith("InputError")
-    assert any(e["type"] == "execution_error" for e in run.events)
-    assert server.get_json("/system_stats")["system"]["comfyui_version"]  # still serving
+    assert server.api.get_json("/system_stats")["system"]["comfyui_version"]  # still serving
+
+
+@pytest.mark.parametrize("workflow, edit, node_id, message", REFUSED_WHEN_QUEUED, ids=[r[3].split(":")[0] for r in REFUSED_WHEN_QUEUED])
+def test_bad_value_is_refused_when_queued_naming_the_input(server: ComfyServer, workflow, edit, node_id, message):
+    prompt = shrink(load_api(WORKFLOWS / "api" / f"{workflow}.json"))
+    edit(prompt)
+    with pytest.raises(PromptRejected) as rejected:
+        server.run_prompt(prompt, timeout=300)
+    assert rejected.value.status_code == 400
+    problems = rejected.value.body["node_errors"][node_id]["errors"]
+    assert problems and all(p["type"] == "custom_validation_failed" and message in p["details"] for p in problems), problems
+    assert server.api.get_json("/system_stats")["system"]["comfyui_version"]  # still serving
 
 
 def test_server_keeps_serving_after_errors(server: ComfyServer):
@@ -323,4 +335,4 @@ def test_visualize_features_refuses_unknown_layer_with_its_name(server: ComfySer
         (error,) = run.messages("execution_error")
         assert error["node_type"] == "NST_VisualizeFeatures"
         assert error["exception_message"].startswith("layer: unknown layer(s) relu9_9"), error["exception_message"]
-    assert server.get_json("/system_stats")["system"]["comfyui_version"]  # still serving
+    assert server.api.get_json("/system_stats")["system"]["comfyui_version"]  # still serving

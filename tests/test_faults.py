@@ -20,11 +20,11 @@ from PIL import Image
 
 from nst_nodes.core.errors import OutOfMemoryError
 from nst_nodes.core.images import save_image
-from nst_nodes.core.optimize import StylizeSettings, stylize
+from nst_nodes.core.transfer import stylize
 from nst_nodes.core.style import StyleSpec
 from nst_nodes.core.vgg import FeatureExtractor
 
-from helpers import stripes
+from helpers import settings, stripes
 
 SMALL = dict(size=48, steps=4, content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"))
 
@@ -42,9 +42,9 @@ def test_out_of_memory_is_reported_and_the_next_run_works(vgg_model, small_image
 
     monkeypatch.setattr(FeatureExtractor, "stream", failing_stream)
     with pytest.raises(OutOfMemoryError, match="out of memory on cpu at size 48; use a smaller size"):
-        stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**SMALL))
+        stylize(vgg_model, content, StyleSpec([style]), *settings(**SMALL))
     monkeypatch.setattr(FeatureExtractor, "stream", real_stream)
-    result = stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**SMALL))
+    result = stylize(vgg_model, content, StyleSpec([style]), *settings(**SMALL))
     assert torch.isfinite(result.image).all()
 
 
@@ -56,7 +56,7 @@ def test_other_runtime_errors_are_not_disguised(vgg_model, small_images, monkeyp
 
     monkeypatch.setattr(FeatureExtractor, "forward", broken)
     with pytest.raises(RuntimeError, match="a real bug"):
-        stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**SMALL))
+        stylize(vgg_model, content, StyleSpec([style]), *settings(**SMALL))
 
 
 @pytest.fixture
@@ -188,4 +188,4 @@ def test_unusable_images_refused(tmp_path, cli_inputs, vgg_path, kind, message):
     proc = subprocess.run(
         _stylize_args(cli_inputs[0], _odd_image(kind, tmp_path), out, vgg_path), capture_output=True, text=True
     )
-    assert proc.returncode == 2 and proc.stderr.startswith("nst: error: style 1") and message in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("nst: error: --style #1") and message in proc.stderr

@@ -51,8 +51,13 @@ def test_losses_are_zero_at_target_and_positive_elsewhere():
     a = torch.rand(2, 4, 6, 6, generator=torch.Generator().manual_seed(5))
     b = a + 0.1
     assert torch.all(content_loss(a, a) == 0) and torch.all(content_loss(a, b) > 0)
-    # relative: the squared error 0.01 divided by the target's mean square
-    torch.testing.assert_close(content_loss(a, b), 0.01 / b.pow(2).flatten(1).mean(1), rtol=1e-4, atol=1e-6)
+    # relative, by hand: 0.3 against 0.4 everywhere is (0.1 ** 2) / (0.4 ** 2)
+    assert content_loss(torch.full((1, 4, 6, 6), 0.3), torch.full((1, 4, 6, 6), 0.4)).item() == pytest.approx(0.0625)
+    # closed form for any target t: 1.1 t is off by 0.1 t, so 0.1 ** 2 of t's mean square; the second argument
+    # is the target, so t against 1.1 t is (0.1 / 1.1) ** 2
+    for loss, target in ((content_loss, a), (style_loss, gram_matrix(a))):
+        torch.testing.assert_close(loss(1.1 * target, target), torch.full((2,), 0.01), rtol=1e-4, atol=0)
+        torch.testing.assert_close(loss(target, 1.1 * target), torch.full((2,), (0.1 / 1.1) ** 2), rtol=1e-4, atol=0)
     ga = gram_matrix(a)
     assert torch.all(style_loss(ga, ga) == 0) and torch.all(style_loss(gram_matrix(b), ga) > 0)
     assert style_loss(ga, ga[0]).shape == (2,)

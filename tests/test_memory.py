@@ -10,8 +10,10 @@ import torch
 
 from nst_nodes.core.errors import InputError
 from nst_nodes.core.memory import check_fits, estimate_run_bytes
-from nst_nodes.core.optimize import StylizeSettings, stylize
+from nst_nodes.core.transfer import stylize
 from nst_nodes.core.style import StyleSpec
+
+from helpers import settings
 
 LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
 
@@ -36,9 +38,9 @@ def test_refusal_names_size_and_suggests_one_that_fits():
 
 def test_huge_run_refused_before_allocation(vgg_model):
     content = torch.rand(1, 3, 64, 64)
-    settings = StylizeSettings(exact=(8192, 8192), steps=1)
+    chosen = settings(exact=(8192, 8192), steps=1)
     with pytest.raises(InputError, match="8192x8192 run needs about"):
-        stylize(vgg_model, content, StyleSpec([content]), settings)
+        stylize(vgg_model, content, StyleSpec([content]), *chosen)
 
 
 def test_estimate_bounds_measured_peak(vgg_path):
@@ -47,14 +49,15 @@ def test_estimate_bounds_measured_peak(vgg_path):
 import resource, torch
 from nst_nodes.core.vgg import VGGModel
 from nst_nodes.core.weights import load_model
-from nst_nodes.core.optimize import StylizeSettings, stylize
+from nst_nodes.core.settings import RunSettings
+from nst_nodes.core.transfer import stylize
 from nst_nodes.core.style import StyleSpec
 model = load_model({str(vgg_path)!r})
 content = torch.rand(1, 3, 320, 320)
 import gc
 gc.collect()
 base = int([l for l in open("/proc/self/status") if l.startswith("VmRSS:")][0].split()[1])
-stylize(model, content, StyleSpec([content]), StylizeSettings(size=320, steps=2))
+stylize(model, content, StyleSpec([content]), RunSettings(size=320, steps=2))
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from nst_nodes.cli import build_parser
-from nst_nodes.core.optimize import DEFAULT_LR, StylizeSettings
+from nst_nodes.core.settings import DEFAULT_LR, LossSettings, RunSettings
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -51,13 +51,13 @@ def _knob_defaults() -> dict[str, str]:
 
 
 def test_knob_table_defaults_are_the_code_defaults():
-    settings = StylizeSettings()
+    run, loss = RunSettings(), LossSettings()
     table = _knob_defaults()
-    assert table["--optimizer"] == f"`{settings.optimizer}`"
-    assert table["--dtype"] == f"`{settings.dtype}`" and table["--scales"] == f"`{settings.scales}`"
-    assert table["--size"] == str(settings.size) and table["--steps"] == str(settings.steps)
-    assert table["--style-weight"] == f"{settings.style_weight:g}"
-    assert table["--content-weight"] == f"{settings.content_weight:g}"
+    assert table["--optimizer"] == f"`{run.optimizer}`"
+    assert table["--dtype"] == f"`{run.dtype}`" and table["--scales"] == f"`{run.scales}`"
+    assert table["--size"] == str(run.size) and table["--steps"] == str(run.steps)
+    assert table["--style-weight"] == f"{loss.style_weight:g}"
+    assert table["--content-weight"] == f"{loss.content_weight:g}"
     adam_lr, lbfgs_lr = DEFAULT_LR["adam"], DEFAULT_LR["lbfgs"]
     assert table["--lr"].startswith(f"{adam_lr} (Adam), {lbfgs_lr} (L-BFGS)")
 
@@ -72,3 +72,30 @@ def test_comfyui_requirements_match_the_package_without_torch():
     listed = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert sorted(listed) == sorted(d for d in declared if not d.startswith(("torch", "torchvision")))
     assert not any(line.lower().startswith("torch") for line in listed)
+
+
+def _layout_table() -> dict[str, set[str]]:
+    """folder -> the file names the README's layout table lists for it (a blank folder cell continues the row above)."""
+    section = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed: dict[str, set[str]] = {}
+    folder = ""
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) != 5 or cells[1] in ("folder", "---"):
+            continue
+        folder = cells[1].strip("`") or folder
+        listed.setdefault(folder, set()).update(re.findall(r"`([\w.*]+\.py)`", cells[2]))
+    return listed
+
+
+def test_layout_section_matches_the_tree():
+    """Every module is listed under its folder, and every module listed exists there."""
+    listed = _layout_table()
+    assert set(listed) == {"core/", "nodes/", "cli/", "client/", "tests/", "benchmarks/", "generators/"}
+    for folder, names in listed.items():
+        present = {path.name for path in (REPO / folder).glob("*.py")} - ({"__init__.py"} - names)  # package markers
+        if folder == "tests/":
+            names = {n for n in names if "*" not in n} | {p for p in present if p.startswith("test_")}
+        assert names == present, (folder, sorted(names ^ present))
+    roots = {path.name for path in REPO.glob("*.py")}
+    assert roots == {"__init__.py", "__main__.py"}

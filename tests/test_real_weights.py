@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from nst_nodes.core.errors import InputError
-from nst_nodes.core.optimize import StylizeSettings, stylize
+from nst_nodes.core.transfer import stylize
 from nst_nodes.core.quality import content_distance, structure_score, style_distance
 from nst_nodes.core.style import StyleSpec
 from nst_nodes.core.vgg import VGG16, VGGModel
 from nst_nodes.core.weights import load_model
 
-from helpers import photo
+from helpers import photo, settings
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_2", "relu5_1", "relu5_3")
 
@@ -33,7 +33,7 @@ def pair() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="module")
 def default_run(real_vgg16, pair):
     content, style = pair
-    return stylize(real_vgg16, content, StyleSpec([style]), StylizeSettings(size=192)).image
+    return stylize(real_vgg16, content, StyleSpec([style]), *settings(size=192)).image
 
 
 def test_both_conventions_load_as_vgg16_and_see_the_same(hed_checkpoints):
@@ -53,7 +53,7 @@ def test_both_conventions_load_as_vgg16_and_see_the_same(hed_checkpoints):
 def test_vgg16_layer_names_are_its_own(real_vgg16, pair):
     content, style = pair
     with pytest.raises(InputError, match=r"style layers: unknown layer\(s\) relu5_4; VGG16 has conv1_1..conv5_3"):
-        stylize(real_vgg16, content, StyleSpec([style]), StylizeSettings(size=64, steps=1, style_layers=("relu1_1", "relu5_4")))
+        stylize(real_vgg16, content, StyleSpec([style]), *settings(size=64, steps=1, style_layers=("relu1_1", "relu5_4")))
     with pytest.raises(InputError, match=r"relu3_4"):
         real_vgg16.extractor(["relu3_4"])
 
@@ -69,7 +69,7 @@ def test_default_run_paints_the_style_and_keeps_the_layout(real_vgg16, pair, def
 def test_coarse_to_fine_is_no_worse_than_one_scale(real_vgg16):
     content, style = photo("chelsea", 256), photo("immunohistochemistry", 256)
     results = {
-        scales: stylize(real_vgg16, content, StyleSpec([style]), StylizeSettings(size=256, steps=120, scales=scales)).image
+        scales: stylize(real_vgg16, content, StyleSpec([style]), *settings(size=256, steps=120, scales=scales)).image
         for scales in ("off", "auto")
     }
     structure = {k: structure_score(v, content) for k, v in results.items()}
@@ -88,8 +88,8 @@ def _tile_changes(result: torch.Tensor, content: torch.Tensor, grid: int = 4) ->
 
 def test_lbfgs_stylises_every_tile_and_keeps_the_layout(real_vgg16, pair, default_run):
     content, style = pair
-    settings = StylizeSettings(size=192, steps=150, optimizer="lbfgs")
-    result = stylize(real_vgg16, content, StyleSpec([style]), settings).image
+    chosen = settings(size=192, steps=150, optimizer="lbfgs")
+    result = stylize(real_vgg16, content, StyleSpec([style]), *chosen).image
     changes = _tile_changes(result, content)
     assert float(changes.min()) >= float(changes.median()) / 3, changes
     assert structure_score(result, content) >= structure_score(default_run, content) - 0.1
@@ -114,9 +114,9 @@ def test_loss_weights_do_not_depend_on_the_activations_scale(real_vgg16, pair):
     with torch.no_grad():
         plain, large = real_vgg16.extractor(["relu5_1"])(image)["relu5_1"], scaled.extractor(["relu5_1"])(image)["relu5_1"]
     torch.testing.assert_close(large, 60.0 * plain, rtol=1e-4, atol=1e-3)
-    settings = StylizeSettings(size=96, steps=30, dtype="fp32")
-    a = stylize(real_vgg16, content, StyleSpec([style]), settings).image
-    b = stylize(scaled, content, StyleSpec([style]), settings).image
+    chosen = settings(size=96, steps=30, dtype="fp32")
+    a = stylize(real_vgg16, content, StyleSpec([style]), *chosen).image
+    b = stylize(scaled, content, StyleSpec([style]), *chosen).image
     # measured 52 dB (float rounding, which Adam's per-pixel normalisation amplifies where gradients
     # are near 0); the earlier absolute losses, at a style weight balanced for c = 1, gave 17 dB
     psnr = float(10 * torch.log10(1 / (a - b).pow(2).mean()))

@@ -123,13 +123,28 @@ def test_inscribed_rectangle_lies_inside_and_fills_the_square_case():
         assert crop_h == pytest.approx(side) and crop_w == pytest.approx(side)
 
 
-def test_rotated_size_is_the_output_shape_and_growth_keeps_vgg_minimum():
-    """Property over random sizes and angles: the declared size is the real one, and grown sizes suffice."""
+def _largest_inside_area(height: float, width: float, angle: float) -> float:
+    """Brute force over widths: the largest area of a centred axis-aligned w x h inside the turned rectangle.
+
+    Its corners turned back lie in the source iff w|cos| + h|sin| <= width and w|sin| + h|cos| <= height.
+    """
+    cos, sin = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+    w = np.linspace(0.0, min(width / cos, height / sin), 100_001)
+    h = np.minimum((width - w * cos) / sin, (height - w * sin) / cos)
+    return float((w * h).max())
+
+
+def test_turned_image_is_the_largest_rectangle_inside_and_growth_keeps_vgg_minimum():
+    """Property over random sizes and angles: the turned image's shape lies inside the source and is, but for
+    flooring each side to whole pixels, the brute-force largest rectangle; and grown sizes suffice."""
     rng = random.Random(1)
     for _ in range(40):
         height, width, angle = rng.randint(20, 90), rng.randint(20, 90), rng.uniform(-360, 360)
-        image = torch.rand(1, 3, height, width)
-        assert tuple(rotate_style_image(image, angle).shape[-2:]) == rotated_size(height, width, angle)
+        out_h, out_w = rotate_style_image(torch.rand(1, 3, height, width), angle).shape[-2:]
+        cos, sin = abs(math.cos(math.radians(angle))), abs(math.sin(math.radians(angle)))
+        assert out_w * cos + out_h * sin <= width + 1e-9 and out_w * sin + out_h * cos <= height + 1e-9, angle
+        # each side floored from the optimum h* x w*: out_h * out_w > (h* - 1)(w* - 1) > best - out_h - out_w - 1
+        assert out_h * out_w > _largest_inside_area(height, width, angle) - out_h - out_w - 1, angle
     for _ in range(500):
         size, angle = (rng.randint(MIN_SIDE, 300), rng.randint(MIN_SIDE, 300)), rng.uniform(-360, 360)
         grown = size_for_rotation(size, angle, MIN_SIDE)

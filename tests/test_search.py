@@ -10,9 +10,9 @@ import torch
 
 import nst_nodes.core.search as search_module
 from nst_nodes.core.errors import InputError, StopRequested
-from nst_nodes.core.optimize import StylizeSettings
 from nst_nodes.core.rotation import RotationSpec
-from nst_nodes.core.search import Candidate, SearchSettings, angle_separation, search_rotation, select_distinct
+from nst_nodes.core.search import Candidate, angle_separation, search_rotation, select_distinct
+from nst_nodes.core.settings import LossSettings, SearchSettings
 from nst_nodes.core.style import StyleSpec
 
 from helpers import stripes
@@ -21,8 +21,8 @@ from helpers import stripes
 # neighbourhoods wider than a stripe edge. relu1_1's Gram is dominated by the colours and by the
 # exact edge profile, which resampling a turned image changes, so it only adds noise to the ranking.
 # The content weight is small next to the style weight: the fitness is the style agreement.
-ORIENTATION_LOSS = StylizeSettings(content_layers=("relu3_1",), style_layers=("relu2_1", "relu3_1"), style_weight=1.0)
-CHEAP_LOSS = StylizeSettings(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_weight=1.0)
+ORIENTATION_LOSS = LossSettings(content_layers=("relu3_1",), style_layers=("relu2_1", "relu3_1"), style_weight=1.0)
+CHEAP_LOSS = LossSettings(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_weight=1.0)
 TINY = dict(proxy_size=32, proxy_steps=2, popsize=4, generations=2)
 
 
@@ -180,7 +180,7 @@ def test_select_distinct_properties():
 )
 def test_bad_settings_refused_with_named_setting(change, message):
     with pytest.raises(InputError, match=message):
-        SearchSettings(**change).validate()
+        SearchSettings(**change)
 
 
 def test_bad_inputs_refused_before_any_work(vgg_model, small):
@@ -188,6 +188,6 @@ def test_bad_inputs_refused_before_any_work(vgg_model, small):
     with pytest.raises(InputError, match="proxy size"):
         search_rotation(vgg_model, torch.rand(1, 3, 20, 200), style, SearchSettings(**TINY), CHEAP_LOSS)
     with pytest.raises(InputError, match="style weight"):
-        search_rotation(vgg_model, content, style, SearchSettings(**TINY), StylizeSettings(style_weight=0))
+        search_rotation(vgg_model, content, style, SearchSettings(**TINY), LossSettings(style_weight=0))
     with pytest.raises(InputError, match="content"):
         search_rotation(vgg_model, torch.rand(2, 3, 40, 40), style, SearchSettings(**TINY), CHEAP_LOSS)

@@ -13,15 +13,21 @@ import textwrap
 import pytest
 import torch
 
-from nst_nodes.cli import _settings_from_args, build_parser
-from nst_nodes.core import allocator
-from nst_nodes.core import optimize as optimize_module
+from nst_nodes.cli import build_parser
+from nst_nodes.cli.common import run_settings_from_args
+from nst_nodes.core import allocator, precision
+from nst_nodes.core import transfer as transfer_module
 from nst_nodes.core.errors import InputError
 from nst_nodes.core.losses import gram_matrix
-from nst_nodes.core.optimize import StylizeSettings, build_objective, optimize_pixels, stylize
+from nst_nodes.core.objective import build_objective
+from nst_nodes.core.optimize import optimize_pixels
+from nst_nodes.core.settings import LossSettings, RunSettings
+from nst_nodes.core.transfer import stylize
 from nst_nodes.core.precision import FP16_LOSS_SCALE, compute_dtype, cpu_has_native_bf16
 from nst_nodes.core.scales import LADDER_RATIO, LADDER_START, parse_scales, scale_ladder, split_steps
 from nst_nodes.core.style import StyleSpec
+
+from helpers import pil_resize, settings
 
 FAST = dict(size=48, content_layers=("relu3_1",), style_layers=("relu1_1", "relu2_1", "relu3_1"), style_weight=10.0)
 LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
@@ -38,7 +44,7 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_bf16_on_cpu_gives_finite_losses_close_to_fp32(vgg_model, small_images):
     content, style = small_images
     runs = {
-        dtype: stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=6, optimizer="adam", dtype=dtype))
+        dtype: stylize(vgg_model, content, StyleSpec([style]), *settings(**FAST, steps=6, optimizer="adam", dtype=dtype))
         for dtype in ("fp32", "bf16")
     }
     fp32, bf16 = (runs[d].metrics for d in ("fp32", "bf16"))
@@ -69,14 +75,16 @@ def test_bf16_extractor_converts_its_own_copy_of_the_weights_once(vgg_model):
 def test_fp16_on_cpu_is_refused_with_a_way_out(vgg_model, small_images):
     content, style = small_images
     with pytest.raises(InputError, match="dtype: fp16 .* use bf16"):
-        stylize(vgg_model, content, StyleSpec([style]), StylizeSettings(**FAST, steps=1, dtype="fp16"))
+        stylize(vgg_model, content, StyleSpec([style]), *settings(**FAST, steps=1, dtype="fp16"))
     with pytest.raises(InputError, match="dtype: 'fp64' is not one of auto, fp32, bf16, fp16"):
-        StylizeSettings(dtype="fp64").validate()
+        RunSettings(dtype="fp64")
 
 
-def test_auto_dtype_on_cpu_is_bf16_only_with_native_bf16():
-    expected = torch.bfloat16 if cpu_has_native_bf16() else None
-    assert compute_dtype("auto", CPU) == expected
+@pytest.mark.parametrize(("native", "expected"), [(True, torch.bfloat16), (False, None)])
+def test_auto_dtype_on_cpu_is_bf16_only_with_native_bf16(monkeypatch, native, expected):
+    """Both kinds of CPU, whichever one runs the test: README's `auto` is bf16 with native bf16, fp32 (None) without."""
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert compute_dtype("auto", CPU) is expected
     assert compute_dtype("bf16", CPU) == torch.bfloat16 and compute_dtype("fp32", CPU) is None
 
 
@@ -104,11 +112,11 @@ def test_fp16_loss_scaling_keeps_small_gradients(vgg_model, small_images):
     content, style = small_images
     generator = torch.Generator().manual_seed(3)
     init = (content + 0.2 * (torch.rand(content.shape, generator=generator) - 0.5)).clamp(0, 1)
-    settings = StylizeSettings(content_layers=("relu2_1",), style_layers=("relu1_1",), content_weight=1e-3, style_weight=0)
+    loss = LossSettings(content_layers=("relu2_1",), style_layers=("relu1_1",), content_weight=1e-3, style_weight=0)
 
     def step(dtype: torch.dtype | None, scale: float) -> torch.Tensor:
         extractor = vgg_model.extractor(["relu1_1", "relu2_1"], CPU, compute_dtype=dtype)
-        objective = build_objective(extractor, content, StyleSpec([style]), settings, CPU)
+        objective = build_objective(extractor, content, StyleSpec([style]), loss, CPU)
         return optimize_pixels(objective, init, 1, "adam", 0.02, backward_scale=scale).image - init
 
     reference, flushed, scaled = step(None, 1.0), step(torch.float16, 1.0), step(torch.float16, FP16_LOSS_SCALE)
@@ -164,13 +172,13 @@ def test_gram_is_the_same_for_either_layout(batch):
 
 def test_channels_last_gives_the_same_losses_and_gradient(vgg_model, small_images):
     content, style = small_images
-    settings = StylizeSettings(**FAST)
+    _, loss = settings(**FAST)
     generator = torch.Generator().manual_seed(4)
     image = torch.rand(content.shape, generator=generator)
     results = {}
     for channels_last in (False, True):
         extractor = vgg_model.extractor(LAYERS, CPU, channels_last=channels_last)
-        objective = build_objective(extractor, content, StyleSpec([style]), settings, CPU)
+        objective = build_objective(extractor, content, StyleSpec([style]), loss, CPU)
         pixels = image.clone().requires_grad_(True)
         terms = objective(pixels)
         terms["total"].sum().backward()
@@ -190,7 +198,7 @@ def test_optimised_image_stays_nchw_under_lbfgs(vgg_model, small_images):
         vgg_model,
         content,
         StyleSpec([style]),
-        StylizeSettings(**FAST, steps=3, optimizer="lbfgs"),
+        *settings(**FAST, steps=3, optimizer="lbfgs"),
         on_step=lambda info: seen.append(info.preview().is_contiguous()),
     )
     assert result.metrics.params["channels_last"] is True  # the CPU's fast layout is in use
@@ -245,23 +253,23 @@ def test_steps_split_sums_to_the_total_with_most_at_small_scales(steps):
 def test_coarse_to_fine_warm_starts_and_counts_steps_over_all_scales(vgg_model, small_images, monkeypatch):
     content, style = small_images
     calls = []
-    real = optimize_module.optimize_pixels
+    real = transfer_module.optimize_pixels
 
     def spy(objective, init, steps, **kwargs):
         result = real(objective, init, steps, **kwargs)
         calls.append((init.clone(), result.image.clone(), kwargs["first_step"]))
         return result
 
-    monkeypatch.setattr(optimize_module, "optimize_pixels", spy)
+    monkeypatch.setattr(transfer_module, "optimize_pixels", spy)
     seen = []
-    settings = StylizeSettings(**{**FAST, "size": 96}, steps=6, scales="64", optimizer="adam")
+    chosen = settings(**{**FAST, "size": 96}, steps=6, scales="64", optimizer="adam")
     result = stylize(
-        vgg_model, content, StyleSpec([style]), settings, on_step=lambda info: seen.append((info.step, info.total, info.preview().shape))
+        vgg_model, content, StyleSpec([style]), *chosen, on_step=lambda info: seen.append((info.step, info.total, info.preview().shape))
     )
     assert [tuple(init.shape[-2:]) for init, _, _ in calls] == [(48, 64), (72, 96)]
     assert [first for _, _, first in calls] == [0, 3]
-    # The second scale starts from the first scale's result, upsampled: the warm start.
-    assert torch.equal(calls[1][0], optimize_module.resize(calls[0][1], (72, 96)))
+    # The second scale starts from the first scale's result, upsampled (as PIL's bicubic does it): the warm start.
+    torch.testing.assert_close(calls[1][0], pil_resize(calls[0][1], (72, 96)), atol=1e-5, rtol=0)
     assert seen == [(step, 6, (1, 3, 72, 96)) for step in range(1, 7)]
     metrics = result.metrics
     assert metrics.steps == 6 and [s["size"] for s in metrics.scales] == [[48, 64], [72, 96]]
@@ -277,10 +285,10 @@ def test_cli_passes_dtype_and_scales():
     args = build_parser().parse_args(
         ["stylize", "--content", "c.png", "--style", "s.png", "--out", "o.png", "--dtype", "bf16", "--scales", "128,256"]
     )
-    settings = _settings_from_args(args)
-    assert settings.dtype == "bf16" and scale_ladder((512, 512), settings.scales)[0] == (128, 128)
-    defaults = _settings_from_args(build_parser().parse_args(["stylize", "--content", "c", "--style", "s", "--out", "o"]))
-    assert (defaults.dtype, defaults.scales) == (StylizeSettings.dtype, StylizeSettings.scales)
+    chosen = run_settings_from_args(args)
+    assert chosen.dtype == "bf16" and scale_ladder((512, 512), chosen.scales)[0] == (128, 128)
+    defaults = run_settings_from_args(build_parser().parse_args(["stylize", "--content", "c", "--style", "s", "--out", "o"]))
+    assert (defaults.dtype, defaults.scales) == ("auto", "off")  # README's knob table
 
 
 # ---------------------------------------------------------------- allocator

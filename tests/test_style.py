@@ -9,7 +9,8 @@ import torch
 
 from nst_nodes.core.errors import InputError
 from nst_nodes.core.losses import gram_matrix
-from nst_nodes.core.style import StyleSpec, compute_style_targets, normalize_weights
+from nst_nodes.core.checks import normalize_weights
+from nst_nodes.core.style import StyleSpec, compute_style_targets
 from nst_nodes.core.images import resize
 
 from helpers import stripes
@@ -34,7 +35,7 @@ def _targets(extractor, styles, weights, mode="gram"):
 
 @pytest.mark.parametrize("weights", [[1, 3], [0.25, 0.75], [2, 2, 4], [1e-6, 5]])
 def test_weights_normalised_to_one(weights):
-    normalised = normalize_weights(weights, len(weights))
+    normalised = normalize_weights(weights, len(weights), "style_weights", "style image")
     assert math.isclose(sum(normalised), 1.0, rel_tol=1e-12)
     assert all(math.isclose(n / normalised[0], w / weights[0]) for n, w in zip(normalised, weights))
 
@@ -45,7 +46,7 @@ def test_weights_normalised_to_one(weights):
 )
 def test_bad_weights_refused(weights, message):
     with pytest.raises(InputError, match=message):
-        normalize_weights(weights, 2)
+        normalize_weights(weights, 2, "style_weights", "style image")
 
 
 @pytest.mark.parametrize("mode", ["gram", "feature"])

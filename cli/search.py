@@ -1,30 +1,26 @@
-"""`nst search-rotation`: its own options, the search with a progress bar, the report and the renders.
+"""`nst search-rotation`: the rotation search with a progress bar, its report, and renders of the best candidates.
 
-cli.py parses the options it shares with `nst stylize` and loads the inputs;
-this module adds what is particular to the search. Importing it stays cheap:
-scipy is loaded only when a search runs.
+Importing it stays cheap: scipy is loaded only when a search runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
-import torch
-
-from .core.errors import InputError
-from .core.optimize import StylizeSettings
-from .core.search import OBJECTIVES, SearchResult, SearchSettings
-from .core.style import StyleSpec
-from .core.vgg import VGGModel
+from . import common
+from ..core.errors import InputError
+from ..core.search import SearchResult
+from ..core.settings import OBJECTIVES, SearchSettings
 
 _DEFAULTS = SearchSettings()
 
 
-def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `nst search-rotation` beyond those it shares with `nst stylize`."""
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("search-rotation", help="search the style rotations that suit a content image (DE)")
+    common.add_run_args(parser)
     group = parser.add_argument_group("search (Differential Evolution over style rotations)")
     group.add_argument("--rotations", type=int, default=_DEFAULTS.rotations, metavar="K", help="angles per candidate (default 1)")
     group.add_argument("--objective", choices=OBJECTIVES, default=_DEFAULTS.objective, help="fit: the rotation this content takes best (default); diverse: the result farthest from the unrotated one")
@@ -47,32 +43,17 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _angle_range(text: str) -> tuple[float, float]:
-    parts = text.split(",")
     try:
-        low, high = (float(part) for part in parts)
+        low, high = (float(part) for part in text.split(","))
     except ValueError:
-        raise InputError(f"angle range: {text!r} is not LOW,HIGH in degrees, e.g. 0,360") from None
+        raise InputError(f"{text!r} is not LOW,HIGH in degrees, e.g. 0,360", "angle_range") from None
     return low, high
 
 
 def search_settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    return SearchSettings(
-        rotations=args.rotations,
-        objective=args.objective,
-        angle_range=_angle_range(args.angle_range),
-        search_rotation_weight=args.search_rotation_weight,
-        search_fusion_weights=args.search_fusion_weights,
-        search_mix_weights=args.search_mix_weights,
-        popsize=args.popsize,
-        generations=args.generations,
-        proxy_size=args.proxy_size,
-        proxy_steps=args.proxy_steps,
-        top_k=args.top_k,
-        min_separation=args.min_separation,
-        epsilon=args.epsilon,
-        seed=args.seed,
-        rotation_weight=args.rotation_weight,
-    )
+    """Every search option has its setting's name, but --angle-range is text; proxy_lr has no flag."""
+    names = {field.name for field in fields(SearchSettings)} - {"angle_range", "proxy_lr"}
+    return SearchSettings(angle_range=_angle_range(args.angle_range), **{name: getattr(args, name) for name in names})
 
 
 def _render_paths(args: argparse.Namespace, count: int) -> list[Path]:
@@ -83,14 +64,6 @@ def _render_paths(args: argparse.Namespace, count: int) -> list[Path]:
     return []
 
 
-def refuse_existing_outputs(args: argparse.Namespace, search: SearchSettings) -> None:
-    """Fail before any work if the report or a render would replace a file without --overwrite."""
-    named = [("report", Path(args.report))] + [("render", path) for path in _render_paths(args, search.top_k)]
-    for what, path in named:
-        if path.exists() and not args.overwrite:
-            raise InputError(f"{what}: {path} already exists; pass --overwrite to replace it or choose another name")
-
-
 def _summary(result: SearchResult) -> str:
     angles = ", ".join(f"{angle:.1f}" for angle in result.best.angles)
     return (
@@ -99,23 +72,23 @@ def _summary(result: SearchResult) -> str:
     )
 
 
-def run_search(
-    args: argparse.Namespace,
-    model: VGGModel,
-    content: torch.Tensor,
-    style: StyleSpec,
-    settings: StylizeSettings,
-    search: SearchSettings,
-    device: torch.device,
-    init_image: torch.Tensor | None,
-) -> int:
+def run(args: argparse.Namespace) -> int:
     """Search, write the report, then render the best candidate(s) at full size."""
     from tqdm import tqdm
 
-    from .core.files import write_atomic
-    from .core.images import save_image
-    from .core.optimize import stylize
-    from .core.search import search_rotation
+    from ..core.devices import resolve_device
+    from ..core.files import write_atomic
+    from ..core.images import save_image
+    from ..core.search import search_rotation
+    from ..core.transfer import stylize
+
+    run_settings, loss = common.run_settings_from_args(args), common.loss_settings_from_args(args)
+    search = search_settings_from_args(args)
+    outputs = [("report", args.report)] + [("render", path) for path in _render_paths(args, search.top_k)]
+    common.refuse_existing_outputs(outputs, args.overwrite)
+    content, style, init_image = common.load_inputs(args)
+    device = resolve_device(args.device)
+    model = common.load_model_from_args(args)
 
     bar = tqdm(total=search.generations, desc="search", unit="gen", disable=None, leave=False)
 
@@ -124,7 +97,10 @@ def run_search(
         bar.set_postfix(best=f"{info.best_fitness:.4g}", angles=",".join(f"{a:.0f}" for a in info.best.angles), refresh=False)
 
     try:
-        result = search_rotation(model, content, style, search, settings, device, on_generation=on_generation)
+        result = search_rotation(
+            model, content, style, search, loss, device, on_generation=on_generation, dtype=run_settings.dtype,
+            match_colors=run_settings.preserve_color == "histogram", output_hw=run_settings.output_hw(tuple(content.shape[-2:])),
+        )  # fmt: skip
     finally:
         bar.close()
     report = {**result.to_report(), "settings": asdict(search)}
@@ -132,11 +108,12 @@ def run_search(
     print(args.report)
     print(_summary(result))
     for rank, path in enumerate(_render_paths(args, len(result.top_k))):
-        steps = tqdm(total=settings.steps, desc=f"render {rank + 1}", unit="step", disable=None, leave=False)
+        steps = tqdm(total=run_settings.steps, desc=f"render {rank + 1}", unit="step", disable=None, leave=False)
         try:
             rendered = stylize(
-                model, content, result.apply(style, rank), settings, device, init_image=init_image, on_step=lambda _: steps.update(1)
-            )
+                model, content, result.apply(style, rank), run_settings, loss, device,
+                init_image=init_image, on_step=lambda _: steps.update(1),
+            )  # fmt: skip
         finally:
             steps.close()
         save_image(rendered.image, path, overwrite=args.overwrite)

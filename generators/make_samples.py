@@ -1,6 +1,6 @@
 """Render the bundled sample images in samples/ (made here, free to use: CC0).
 
-Run `python scripts/make_samples.py` to recreate them; the output is
+Run `python generators/make_samples.py` to recreate them; the output is
 deterministic, so the committed PNGs match what this script draws.
 """
 

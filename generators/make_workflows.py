@@ -4,7 +4,7 @@ Both files of a workflow come from one graph description below, so they
 cannot drift apart; the UI layout (widget order, socket lists) is taken from
 a running ComfyUI's /object_info with this pack loaded:
 
-    python scripts/make_workflows.py --server http://127.0.0.1:8188
+    python generators/make_workflows.py --server http://127.0.0.1:8188
 
 tests/test_comfy_nodes.py checks that every UI file still matches its API twin.
 """

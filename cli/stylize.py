@@ -1,0 +1,87 @@
+"""`nst stylize`: one content image painted in the style of one or more style images."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+from . import common
+from ..core.errors import InputError
+from ..core.rotation import ROTATION_MODES, RotationSpec
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("stylize", help="paint a content image in the style of one or more style images")
+    common.add_run_args(parser)
+    parser.add_argument("--out", required=True, metavar="OUT.png", help="where to write the result")
+    parser.add_argument("--metrics", metavar="OUT.json", help="write run metrics (losses, timings, settings) as JSON")
+    parser.add_argument("--plot", metavar="LOSS.png", help="write a chart of the content, style, TV and total loss per step")
+    parser.add_argument("--rotate", metavar="ANGLE[:W],...", help="fuse rotated styles, e.g. 60:0.5,150:0.5 (degrees, CCW)")
+    parser.add_argument("--rotation-weight", type=float, metavar="RHO", help="share of the rotated styles, 0..1 (default 1)")
+    parser.add_argument("--rotation-mode", choices=ROTATION_MODES, help="turn the style image, or DFR's feature operation as published (90/180/270)")
+
+
+def rotation_from_args(args: argparse.Namespace) -> RotationSpec | None:
+    """--rotate, --rotation-weight, --rotation-mode -> RotationSpec, or None without --rotate."""
+    from ..core.rotation import parse_angle_weights
+
+    if not args.rotate:
+        for flag, value in (("--rotation-weight", args.rotation_weight), ("--rotation-mode", args.rotation_mode)):
+            if value is not None:
+                raise InputError(f"{flag}: has no effect without --rotate ANGLE[:WEIGHT],...; add --rotate or drop it")
+        return None
+    angles, weights = parse_angle_weights(args.rotate)
+    rho = 1.0 if args.rotation_weight is None else args.rotation_weight
+    return RotationSpec(angles=angles, weights=weights, rho=rho, mode=args.rotation_mode or "image")
+
+
+def _plot_png(history: list[dict]) -> bytes:
+    from ..core.plot import plot_losses
+
+    buffer = io.BytesIO()
+    plot_losses(history, size=(768, 480)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..core.allocator import tune_allocator
+    from ..core.devices import resolve_device
+    from ..core.files import write_atomic
+    from ..core.images import save_image
+    from ..core.transfer import stylize
+
+    common.refuse_existing_outputs([("out", args.out), ("metrics", args.metrics), ("plot", args.plot)], args.overwrite)
+    run_settings, loss = common.run_settings_from_args(args), common.loss_settings_from_args(args)
+    rotation = rotation_from_args(args)
+    content, spec, init_image = common.load_inputs(args)
+    spec = spec.with_rotation(rotation)
+    device = resolve_device(args.device)
+    tune_allocator()  # this process only runs the job: keep activations' pages mapped between steps
+    model = common.load_model_from_args(args)
+
+    bar = tqdm(total=run_settings.steps, desc="stylize", unit="step", disable=None, leave=False)
+
+    def on_step(info) -> None:
+        bar.update(1)
+        if info.step % 10 == 0 or info.step == info.total:
+            bar.set_postfix(loss=f"{info.losses.total:.4g}", refresh=False)
+
+    try:
+        result = stylize(model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step)
+    finally:
+        bar.close()
+    save_image(result.image, args.out, overwrite=args.overwrite)
+    metrics = result.metrics
+    if args.metrics:
+        write_atomic(args.metrics, (metrics.to_json() + "\n").encode(), overwrite=args.overwrite, what="metrics")
+    if args.plot:
+        write_atomic(args.plot, _plot_png(metrics.history), overwrite=args.overwrite, what="plot")
+    print(args.out)
+    height, width = metrics.size
+    print(
+        f"{metrics.steps} steps in {metrics.seconds:.1f} s ({metrics.seconds_per_step:.3f} s/step) on {metrics.device}, "
+        f"{width}x{height}, loss {metrics.history[0]['total']:.4g} -> {metrics.final['total']:.4g}"
+    )
+    return 0
