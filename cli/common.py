@@ -33,6 +33,8 @@ from ..core.weights import MODEL_CHOICES
 # Engine fields whose flag is not simply --field-with-dashes.
 _FLAGS = {
     "style": "--style",
+    "mask": "--mask",
+    "style_mask": "--style-mask",
     "style_rotation": "--rotate",
     "rotation_angles": "--rotate",
     "rotation_weights": "--rotate",
@@ -42,10 +44,30 @@ _RUN_DEFAULTS = RunSettings()
 _LOSS_DEFAULTS = LossSettings()
 
 
+class _StyleAction(argparse.Action):
+    """--style IMAGE: one more style, with no mask yet (a --mask or --style-mask after it gives one)."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        for name, item in (("style", value), ("mask", None), ("style_mask", None)):
+            setattr(namespace, name, [*(getattr(namespace, name) or []), item])
+
+
+class _MaskAction(argparse.Action):
+    """--mask / --style-mask PATH: the mask of the --style just before it."""
+
+    def __call__(self, parser, namespace, value, option_string=None) -> None:
+        masks = getattr(namespace, self.dest) or []
+        if not masks:
+            parser.error(f"{option_string} {value}: put it after the --style it belongs to")
+        if masks[-1] is not None:
+            parser.error(f"{option_string} {value}: that --style has a {option_string} already ({masks[-1]})")
+        masks[-1] = value
+
+
 def flag_name(field: str, index: int | None) -> str:
     """The flag a user set for an engine field: style_weights -> --style-weights, the 2nd style -> --style #2."""
     flag = _FLAGS.get(field, "--" + field.replace("_", "-"))
-    return f"{flag} #{index + 1}" if field == "style" and index is not None else flag
+    return f"{flag} #{index + 1}" if field in ("style", "mask", "style_mask") and index is not None else flag
 
 
 def float_list(text: str | None, field: str) -> list[float]:
@@ -111,7 +133,19 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
 def add_run_args(parser: argparse.ArgumentParser) -> None:
     """Inputs, loss and run settings that stylize and search-rotation share."""
     parser.add_argument("--content", required=True, metavar="IMAGE", help="the picture to repaint")
-    parser.add_argument("--style", required=True, action="append", metavar="IMAGE", help="a style image; repeat to mix")
+    parser.add_argument("--style", required=True, action=_StyleAction, metavar="IMAGE", help="a style image; repeat to mix")
+    parser.add_argument(
+        "--mask", action=_MaskAction, metavar="MASK", default=[],
+        help="after a --style: where on the result that style applies (white: there, black: not; greyscale or "
+        "alpha, any size); each masked style keeps its own region",
+    )  # fmt: skip
+    parser.add_argument(
+        "--style-mask", action=_MaskAction, metavar="MASK", default=[],
+        help="after a --style: the part of that style image to take the style from",
+    )  # fmt: skip
+    parser.add_argument(
+        "--strength-map", metavar="MASK", help="how strongly the style applies per region of the result (black keeps the content)"
+    )
     parser.add_argument("--style-weights", metavar="W,...", help="mixing weights, one per --style (normalised to sum 1)")
     parser.add_argument("--mix", choices=MIX_MODES, default="gram", help="blend Gram matrices or feature maps (default gram)")
     size = parser.add_mutually_exclusive_group()
@@ -172,6 +206,15 @@ def loss_settings_from_args(args: argparse.Namespace) -> LossSettings:
     )
 
 
+def _masks(paths: Sequence[str | None], field: str) -> list[torch.Tensor | None] | None:
+    """The mask files given after each --style (None where none was), or None if there are none at all."""
+    from ..core.images import load_mask
+
+    if not any(paths):
+        return None
+    return [load_mask(path, f"{flag_name(field, i)} ({path})") if path else None for i, path in enumerate(paths)]
+
+
 def load_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, StyleSpec, torch.Tensor | None]:
     """The content, the style recipe (without rotation) and the init image (or None) the arguments name."""
     from ..core.images import load_image
@@ -179,6 +222,16 @@ def load_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, StyleSpec, torc
     content = load_image(args.content, "--content")
     styles = [load_image(path, f"{flag_name('style', i)} ({path})") for i, path in enumerate(args.style)]
     weights = float_list(args.style_weights, "style_weights")
-    spec = StyleSpec(images=styles, weights=weights, mode=args.mix, scale=args.style_scale)
+    spec = StyleSpec(
+        images=styles, weights=weights, mode=args.mix, scale=args.style_scale,
+        masks=_masks(args.mask, "mask"), style_masks=_masks(args.style_mask, "style_mask"),
+    )  # fmt: skip
     init_image = None if args.init in INIT_CHOICES else load_image(args.init, "--init")
     return content, spec, init_image
+
+
+def load_strength_map(args: argparse.Namespace) -> torch.Tensor | None:
+    """--strength-map as a mask, or None."""
+    from ..core.images import load_mask
+
+    return load_mask(args.strength_map, "--strength-map") if args.strength_map else None

@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = [("report", args.report)] + [("render", path) for path in _render_paths(args, search.top_k)]
     common.refuse_existing_outputs(outputs, args.overwrite)
     content, style, init_image = common.load_inputs(args)
+    strength_map = common.load_strength_map(args)  # for the renders; the proxy runs style the whole image
     device = resolve_device(args.device)
     model = common.load_model_from_args(args)
 
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             rendered = stylize(
                 model, content, result.apply(style, rank), run_settings, loss, device,
-                init_image=init_image, on_step=lambda _: steps.update(1),
+                init_image=init_image, on_step=lambda _: steps.update(1), strength_map=strength_map,
             )  # fmt: skip
         finally:
             steps.close()

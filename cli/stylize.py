@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     rotation = rotation_from_args(args)
     content, spec, init_image = common.load_inputs(args)
     spec = spec.with_rotation(rotation)
+    strength_map = common.load_strength_map(args)
     device = resolve_device(args.device)
     tune_allocator()  # this process only runs the job: keep activations' pages mapped between steps
     model = common.load_model_from_args(args)
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{info.losses.total:.4g}", refresh=False)
 
     try:
-        result = stylize(model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step)
+        result = stylize(
+            model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step, strength_map=strength_map
+        )
     finally:
         bar.close()
     save_image(result.image, args.out, overwrite=args.overwrite)

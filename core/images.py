@@ -101,6 +101,28 @@ def check_image(image: torch.Tensor, field: str, index: int | None = None) -> No
         raise InputError("the image has NaN or infinite pixel values", field, index)
 
 
+def check_mask(mask: torch.Tensor, field: str, index: int | None = None) -> None:
+    """Refuse a tensor that is not one finite mask [1, 1, H, W] with values in [0, 1]."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[:2] != (1, 1) or min(mask.shape[-2:]) < 1:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"expected one mask [1, 1, H, W], got {shape}", field, index)
+    if not torch.isfinite(mask).all():
+        raise InputError("the mask has NaN or infinite values", field, index)
+    if float(mask.min()) < 0 or float(mask.max()) > 1:
+        raise InputError("mask values must lie in [0, 1] (white 1: apply, black 0: not)", field, index)
+
+
+def load_mask(path: str | os.PathLike, what: str) -> torch.Tensor:
+    """A mask file -> [1, 1, H, W] in [0, 1]: its alpha channel if it has one, else its grey levels."""
+    picture_path = Path(path)
+    image = load_image(picture_path, what)  # the same checks and messages as any image file
+    with Image.open(picture_path) as picture:
+        if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+            alpha = np.asarray(picture.convert("RGBA"), dtype=np.float32)[:, :, 3] / 255.0
+            return torch.from_numpy(alpha.copy())[None, None]
+    return rgb_to_ycbcr(image)[:, :1].clamp(0, 1)
+
+
 def parse_exact_size(text: str) -> tuple[int, int]:
     """'256x192' -> (height, width) = (192, 256): the user writes width first."""
     parts = text.lower().replace("×", "x").split("x")

@@ -224,6 +224,10 @@ class Proxy:
                 f"{MIN_SIDE} px; use a larger proxy size",
                 "proxy_size",
             ) from None
+        if settings.search_mix_weights and style.regional:
+            raise InputError(
+                "cannot be searched for a regional style: its weights scale regions, not a blend", "search_mix_weights"
+            )
         self.settings = settings
         # The render's arithmetic, so the proxy ranks candidates as the render sees them. Not
         # channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
@@ -264,7 +268,7 @@ class Proxy:
         stacked = {layer: torch.stack([t[layer] for t in targets]) for layer in self.setup.style_layer_weights}
         init = self.setup.content.to(self.setup.device).expand(len(targets), -1, -1, -1)
         return optimize_pixels(
-            self.setup.objective(self.content_targets, stacked),
+            self.setup.objective(self.content_targets, stacked, self.hw),
             init,
             self.settings.proxy_steps,
             "adam",

@@ -15,8 +15,9 @@ import torch
 
 from .checks import check_choice, normalize_weights
 from .errors import InputError
-from .images import MIN_SIDE, check_image, resize
+from .images import MIN_SIDE, check_image, check_mask, resize
 from .losses import gram_matrix
+from .regions import guided_gram, layer_masks, resize_mask
 from .rotation import RotationSpec, dfr_rotate_features, rotate_style_image, size_for_rotation
 from .vgg import FeatureExtractor
 
@@ -35,6 +36,13 @@ class StyleSpec:
     maps, then takes the Gram. scale: style size relative to the output.
     rotation: rotated views fused into the target of every style of the mix
     (see compute_style_targets); None for the style as it is.
+    masks: regional style (regions.py): one entry per image, a mask
+    [1, 1, H, W] in [0, 1] over the result (any size) saying where that style
+    applies, or None for everywhere. With masks each style keeps its own
+    target and its own region, and the mix weights scale each region's term
+    (equal weights: each at full strength) instead of blending Grams.
+    style_masks: one entry per image, a mask over that style image saying
+    where to take the style from, or None for all of it.
     """
 
     images: list[torch.Tensor]
@@ -42,6 +50,8 @@ class StyleSpec:
     mode: str = "gram"
     scale: float = 1.0
     rotation: RotationSpec | None = None
+    masks: list[torch.Tensor | None] | None = None
+    style_masks: list[torch.Tensor | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -57,6 +67,33 @@ class StyleSpec:
             raise InputError(f"{self.scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}", "style_scale")
         if self.rotation is not None and not isinstance(self.rotation, RotationSpec):
             raise InputError(f"expected a RotationSpec or None, got {type(self.rotation).__name__}", "style_rotation")
+        for name in ("masks", "style_masks"):
+            self._check_masks(name)
+        style_masked = self.style_masks is not None and any(m is not None for m in self.style_masks)
+        if (self.regional or style_masked) and self.mode != "gram":
+            raise InputError("masks need the gram mix mode (each region keeps its own Gram target)", "mix")
+        if style_masked and self.rotation is not None:
+            raise InputError("style masks cannot be combined with rotations yet; drop one of them", "style_mask")
+
+    def _check_masks(self, name: str) -> None:
+        """One entry (a mask or None) per style; each finite, in [0, 1], and not zero everywhere."""
+        masks = getattr(self, name)
+        field_name = name.removesuffix("s")  # the door's input for one style: mask, style_mask
+        if masks is None:
+            return
+        if len(masks) != len(self.images):
+            raise InputError(f"{len(masks)} given for {len(self.images)} style images; give one (or none) per style", field_name)
+        for index, mask in enumerate(masks):
+            if mask is None:
+                continue
+            check_mask(mask, field_name, index)
+            if float(mask.max()) == 0:
+                raise InputError("is black everywhere, so this style would apply nowhere; paint where it goes", field_name, index)
+
+    @property
+    def regional(self) -> bool:
+        """Whether any style is limited to a region of the result."""
+        return self.masks is not None and any(mask is not None for mask in self.masks)
 
     def check_images(self) -> None:
         """Refuse unusable style pixels (too small, NaN...), naming the image.
@@ -136,13 +173,18 @@ def _view_grams(
                     blended[index][layer] = part if layer not in blended[index] else blended[index][layer] + part
         return [{layer: gram_matrix(view[layer])[0] for layer in layers} for view in blended]
     grams: list[dict[str, torch.Tensor]] = [{} for _ in angles]
-    for image, weight in zip(spec.images, spec.weights):
+    style_masks = spec.style_masks or [None] * len(spec.images)
+    for image, weight, style_mask in zip(spec.images, spec.weights, style_masks):
         if weight == 0:
             continue
         size = style_size(tuple(image.shape[-2:]), output_hw, spec.scale)
+        # A style mask comes without rotations (StyleSpec refuses both), so every view here is the plain one.
+        mask = resize_mask(style_mask.to(device), size) if style_mask is not None else None
         for index, features in _views(extractor, image, size, angles, rotation_mode, layers, device):
             for layer in layers:
-                part = weight * gram_matrix(features[layer])[0]
+                found = features[layer]
+                gram = gram_matrix(found) if mask is None else guided_gram(found, layer_masks(mask, found.shape[-2:]))
+                part = weight * gram[0]
                 grams[index][layer] = part if layer not in grams[index] else grams[index][layer] + part
     return grams
 
@@ -157,14 +199,25 @@ def compute_style_targets(
     *,
     plain: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Per-layer target Gram matrices [C, C] (fp32) for a style recipe.
+    """Per-layer target Gram matrices [C, C] (fp32) for a style recipe; [K, C, C] for a regional one.
 
     With a rotation each layer's target is
     (1 - rho) * G(mix) + rho * sum_k w_k * G(mix seen at angle k); views of
     weight 0 are not computed. `plain`: the recipe's unrotated targets when
     the caller has them already (the rotation search reuses them across a
-    population); they must be for the same layers, size and mix.
+    population); they must be for the same layers, size and mix. A regional
+    recipe (spec.masks) gives each of its K styles its own target, with the
+    rotation, in the order of spec.images.
     """
+    if spec.regional:
+        own = [
+            compute_style_targets(
+                extractor, replace(spec, images=[image], weights=[1.0], masks=None, style_masks=[style_mask]),
+                layers, output_hw, device,
+            )
+            for image, style_mask in zip(spec.images, spec.style_masks or [None] * len(spec.images))
+        ]  # fmt: skip
+        return {layer: torch.stack([targets[layer] for targets in own]) for layer in layers}
     rotation = spec.rotation
     views: list[tuple[float | None, float]] = [(None, 1.0)]
     if rotation is not None:

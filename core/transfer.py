@@ -68,8 +68,12 @@ def stylize(
     init_image: torch.Tensor | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    strength_map: torch.Tensor | None = None,
 ) -> StylizeResult:
     """Neural style transfer of one content image ([1, 3, H, W] in [0, 1]).
+
+    strength_map: [1, 1, H, W] in [0, 1] over the result, any size: how
+    strongly the style applies where (0 keeps the content); see regions.py.
 
     Runs with autograd on even when called under inference mode (ComfyUI),
     never changes the tensors it is given, and returns the result on the CPU.
@@ -82,7 +86,7 @@ def stylize(
     started = time.perf_counter()
     hint = f"at size {run.exact or run.size}; use a smaller size or fewer style layers"
     with gradient_run(device, hint):
-        result = _run(model, content, style, run, loss, device, init_image, on_step, should_stop)
+        result = _run(model, content, style, run, loss, device, init_image, on_step, should_stop, strength_map)
     result.metrics.seconds = time.perf_counter() - started
     return result
 
@@ -97,13 +101,14 @@ def _run(
     init_image: torch.Tensor | None,
     on_step: Callable[[StepInfo], None] | None,
     should_stop: Callable[[], bool] | None,
+    strength_map: torch.Tensor | None,
 ) -> StylizeResult:
     if init_image is not None:
         check_image(init_image, "init_image")
     output_hw = run.output_hw(tuple(content.shape[-2:]))
     setup = prepare_run(
         model, content, style, loss, output_hw, device, run.dtype,
-        match_colors=run.preserve_color == "histogram", optimizer=run.optimizer,
+        match_colors=run.preserve_color == "histogram", optimizer=run.optimizer, strength_map=strength_map,
     )  # fmt: skip
     ladder = scale_ladder(output_hw, run.scales)
     plan = [(hw, steps) for hw, steps in zip(ladder, split_steps(ladder, run.steps)) if steps > 0]
@@ -147,6 +152,8 @@ def _run(
         style_mix_mode=style.mode,
         style_scale=style.scale,
         style_rotation=asdict(style.rotation) if style.rotation is not None else None,
+        style_masks=[mask is not None for mask in style.masks] if style.regional else None,
+        strength_map=strength_map is not None,
         **model.describe(),
         init=run.init if init_image is None else "image",
         device=str(device),

@@ -67,7 +67,7 @@ def basic_style_transfer() -> list[Node]:
         optimize(5, (720, 60), link(4), steps=100, size=256),
         Node(6, "SaveImage", "Result", (1120, 60), {"images": link(5, 0), "filename_prefix": "nst/basic"}),
         Node(7, "PreviewImage", "Loss curves", (1120, 420), {"images": link(5, 1)}),
-        Node(8, "PreviewAny", "Metrics", (720, 560), {"source": link(5, 2)}),
+        Node(8, "PreviewAny", "Metrics", (720, 620), {"source": link(5, 2)}),
     ]
 
 
@@ -81,7 +81,7 @@ def two_style_mix() -> list[Node]:
         optimize(6, (720, 60), link(5), steps=100, size=256),
         Node(7, "SaveImage", "Result", (1120, 60), {"images": link(6, 0), "filename_prefix": "nst/two_style_mix"}),
         Node(8, "PreviewImage", "Loss curves", (1120, 420), {"images": link(6, 1)}),
-        Node(9, "PreviewAny", "Metrics", (720, 560), {"source": link(6, 2)}),
+        Node(9, "PreviewAny", "Metrics", (720, 620), {"source": link(6, 2)}),
     ]
 
 
@@ -102,10 +102,31 @@ def rotation_de_search() -> list[Node]:
         Node(6, "NST_RotationDESearch", "Rotation DE search", (720, 60), search),
         optimize(7, (1120, 60), link(6, 3), steps=60, size=192, loss=link(5)),
         Node(8, "SaveImage", "Generated images 1, 2", (1520, 60), {"images": link(7, 0), "filename_prefix": "nst/rotation_search"}),
-        Node(9, "PreviewImage", "Search previews (top-k proxies)", (1120, 560), {"images": link(6, 1)}),
+        Node(9, "PreviewImage", "Search previews (top-k proxies)", (1120, 620), {"images": link(6, 1)}),
         Node(10, "PreviewAny", "Search report", (720, 760), {"source": link(6, 2)}),
         Node(11, "PreviewImage", "Loss curves", (1520, 420), {"images": link(7, 1)}),
-        Node(12, "PreviewAny", "Metrics", (1120, 860), {"source": link(7, 2)}),
+        Node(12, "PreviewAny", "Metrics", (1120, 920), {"source": link(7, 2)}),
+    ]
+
+
+def regional_styles() -> list[Node]:
+    """Waves on the left half, mosaic on the right: Style Mix's mask_1/mask_2, drawn by core mask nodes (no upload)."""
+    return [
+        *common(style_title="Style image 1 (left)"),
+        Node(4, "NST_SampleImage", "Style image 2 (right)", (40, 530), {"sample": "style_mosaic.png"}),
+        Node(5, "SolidMask", "Black 256 x 256", (360, 60), {"value": 0.0, "width": 256, "height": 256}),
+        Node(6, "SolidMask", "White 128 x 256", (360, 240), {"value": 1.0, "width": 128, "height": 256}),
+        Node(7, "MaskComposite", "Right half", (360, 420), {
+            "destination": link(5), "source": link(6), "x": 128, "y": 0, "operation": "add",
+        }),  # fmt: skip
+        Node(8, "InvertMask", "Left half", (360, 650), {"mask": link(7)}),
+        Node(9, "NST_StyleMix", "Style 1 left, style 2 right", (720, 380), {
+            "style_1": link(3), "style_2": link(4), "weight_1": 1.0, **MIX_DEFAULTS, "mask_1": link(8), "mask_2": link(7),
+        }),  # fmt: skip
+        optimize(10, (1080, 60), link(9), steps=100, size=256),
+        Node(11, "SaveImage", "Result", (1480, 60), {"images": link(10, 0), "filename_prefix": "nst/regional_styles"}),
+        Node(12, "PreviewImage", "Loss curves", (1480, 420), {"images": link(10, 1)}),
+        Node(13, "PreviewAny", "Metrics", (1080, 620), {"source": link(10, 2)}),
     ]
 
 
@@ -131,6 +152,7 @@ GRAPHS = {
     "two_style_mix": two_style_mix,
     "rotation_de_search": rotation_de_search,
     "inspect_layers": inspect_layers,
+    "regional_styles": regional_styles,
 }
 
 

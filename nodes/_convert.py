@@ -1,8 +1,9 @@
 """Conversions between ComfyUI's values and the engine's, with no ComfyUI import.
 
-ComfyUI's IMAGE is a float tensor [B, H, W, C] in [0, 1], created under
-`torch.inference_mode()` and shared with other nodes; the engine wants
-separate [1, 3, H, W] images it may use with autograd. Every conversion
+ComfyUI's IMAGE is a float tensor [B, H, W, C] in [0, 1] and its MASK one of
+[B, H, W] (or [H, W]), both created under `torch.inference_mode()` and shared
+with other nodes; the engine wants separate [1, 3, H, W] images and
+[1, 1, H, W] masks it may use with autograd. Every conversion
 therefore copies (outside inference mode), so no node ever changes a tensor
 ComfyUI handed it and the copies can take part in gradient computation.
 Text inputs (lists of numbers) are parsed here with messages
@@ -52,6 +53,29 @@ def image_to_single(image: torch.Tensor, what: str) -> torch.Tensor:
         raise InputError(
             f"{what}: got a batch of {len(items)} images; connect a single image here (e.g. pick one from the batch)"
         )
+    return items[0]
+
+
+def mask_to_list(mask: torch.Tensor, what: str) -> list[torch.Tensor]:
+    """A MASK batch [B, H, W] (or one [H, W]) -> one fresh [1, 1, H, W] float32 CPU tensor per item.
+
+    Leading dimensions are read as the batch, as ComfyUI's own mask nodes do
+    (so [B, 1, H, W] works too). Only the shape is looked at here; the engine
+    checks the values (range, NaN, black everywhere).
+    """
+    if not isinstance(mask, torch.Tensor) or mask.dim() < 2 or mask.numel() == 0:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"{what}: expected a MASK [B, H, W], got {shape}")
+    with torch.inference_mode(False):
+        batch = mask.detach().to("cpu", torch.float32).reshape(-1, 1, *mask.shape[-2:])
+        return [batch[index : index + 1].clone() for index in range(batch.shape[0])]
+
+
+def mask_to_single(mask: torch.Tensor, what: str) -> torch.Tensor:
+    """A MASK that must hold exactly one mask -> [1, 1, H, W]."""
+    items = mask_to_list(mask, what)
+    if len(items) != 1:
+        raise InputError(f"{what}: got a batch of {len(items)} masks; connect one mask")
     return items[0]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import torch
 from comfy_api.latest import io
@@ -29,7 +30,7 @@ from ..core.style import StyleSpec
 from ..core.transfer import stylize
 from ..core.vgg import Architecture, VGGModel
 from . import _comfy
-from ._convert import image_to_list, list_to_image
+from ._convert import image_to_list, list_to_image, mask_to_list
 from ._types import CATEGORY, LOSS, STYLE, expect, input_names, vgg_input
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,26 @@ def run_settings(learning_rate: float, **inputs: object) -> RunSettings:
         return RunSettings(lr=float(learning_rate) if learning_rate != 0 else None, **inputs)
 
 
-def pair_init_images(init_image: torch.Tensor | None, count: int) -> list[torch.Tensor | None]:
-    """One init image for every content image: none, the same one for all, or one each."""
-    if init_image is None:
+def per_content(
+    value: torch.Tensor | None,
+    count: int,
+    split: Callable[[torch.Tensor, str], list[torch.Tensor]],
+    what: str,
+    kind: str,
+) -> list[torch.Tensor | None]:
+    """One item of an optional batch input for every content image: none, the same one for all, or one each.
+
+    split: the batch -> its items (image_to_list, mask_to_list); kind: what an item is called in messages.
+    """
+    if value is None:
         return [None] * count
-    items = image_to_list(init_image, "init_image")
+    items: list[torch.Tensor | None] = list(split(value, what))
     if len(items) == 1:
         return items * count
     if len(items) != count:
         raise InputError(
-            f"init_image: a batch of {len(items)} images for {count} content images; "
-            "give one init image or exactly one per content image"
+            f"{what}: a batch of {len(items)} {kind}s for {count} content images; "
+            f"give one {kind} or exactly one per content image"
         )
     return items
 
@@ -181,6 +191,15 @@ class Optimize(io.ComfyNode):
                     optional=True,
                     tooltip="A starting image instead of `init`: one for all content images, or one per content image.",
                 ),
+                io.Mask.Input(
+                    "strength_map",
+                    optional=True,
+                    tooltip=(
+                        "How strongly the style applies, region by region: white full style, black keeps the "
+                        "content, grey in between. Any size (resized to the result); one mask for all content "
+                        "images, or one per content image."
+                    ),
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The stylised image(s), one per content image."),
@@ -210,6 +229,7 @@ class Optimize(io.ComfyNode):
         scales: str = "off",
         loss: LossSettings | None = None,
         init_image: torch.Tensor | None = None,
+        strength_map: torch.Tensor | None = None,
     ) -> io.NodeOutput:
         expect(vgg, VGGModel, "vgg")
         expect(style, StyleSpec, "style")
@@ -219,13 +239,14 @@ class Optimize(io.ComfyNode):
             preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales,
         )  # fmt: skip
         contents = image_to_list(content, "content")
-        inits = pair_init_images(init_image, len(contents))
+        inits = per_content(init_image, len(contents), image_to_list, "init_image", "image")
+        strengths = per_content(strength_map, len(contents), mask_to_list, "strength_map", "mask")
         device = _comfy.torch_device()
         _comfy.make_room(run_bytes(run, loss, tuple(contents[0].shape[-2:]), vgg.architecture), device)
         progress = _comfy.Progress(run.steps * len(contents), preview_interval)
         images, plots, metrics = [], [], []
         try:
-            for index, (image, start) in enumerate(zip(contents, inits)):
+            for index, (image, start, strength) in enumerate(zip(contents, inits, strengths)):
                 offset = index * run.steps
 
                 def on_step(info: StepInfo, offset: int = offset) -> None:
@@ -233,7 +254,7 @@ class Optimize(io.ComfyNode):
 
                 with inputs_named(_RUN_NAMES):
                     result = stylize(
-                        vgg, image, style, run, loss, device, init_image=start,
+                        vgg, image, style, run, loss, device, init_image=start, strength_map=strength,
                         on_step=on_step, should_stop=_comfy.stop_if_interrupted,
                     )  # fmt: skip
                 title = "Loss per step (log scale)" + (f", image {index + 1} of {len(contents)}" if len(contents) > 1 else "")

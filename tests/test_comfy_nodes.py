@@ -70,14 +70,16 @@ def test_quick_test_for_ci_loads_the_pack(comfyui_dir: Path, tmp_path: Path):
 
 # ------------------------------------------------------------------------ schemas
 
-# Node ids, input names and types are part of saved workflows: changing them breaks users' files.
+# Node ids, input names and types are part of saved workflows: changing them breaks users' files,
+# and so does their order (the UI stores widget values by position, sockets by slot): new inputs go last.
 SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
     "NST_SampleImage": ({"sample": "COMBO"}, {}, ["IMAGE"]),
     "NST_LoadVGG19": ({"weights": "COMBO", "pooling": "COMBO"}, {"convention": "COMBO"}, ["NST_VGG"]),
     "NST_StyleMix": (
         {"style_1": "IMAGE", "weight_1": "FLOAT", "weight_2": "FLOAT", "weight_3": "FLOAT", "weight_4": "FLOAT",
          "mode": "COMBO", "style_scale": "FLOAT"},
-        {"style_2": "IMAGE", "style_3": "IMAGE", "style_4": "IMAGE"},
+        {"style_2": "IMAGE", "style_3": "IMAGE", "style_4": "IMAGE",
+         "mask_1": "MASK", "mask_2": "MASK", "mask_3": "MASK", "mask_4": "MASK"},
         ["NST_STYLE"],
     ),  # fmt: skip
     "NST_StyleRotate": (
@@ -95,7 +97,7 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
         {"vgg": "NST_VGG", "content": "IMAGE", "style": "NST_STYLE", "steps": "INT", "optimizer": "COMBO",
          "learning_rate": "FLOAT", "size": "INT", "init": "COMBO", "preserve_color": "COMBO", "seed": "INT",
          "preview_interval": "INT", "dtype": "COMBO", "scales": "STRING"},
-        {"loss": "NST_LOSS", "init_image": "IMAGE"},
+        {"loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK"},
         ["IMAGE", "IMAGE", "STRING"],
     ),  # fmt: skip
     "NST_RotationDESearch": (
@@ -123,6 +125,7 @@ def test_object_info_lists_every_node_with_inputs_types_and_tooltips(object_info
         for section, expected in (("required", required), ("optional", optional)):
             got = info["input"].get(section, {})
             assert {name: entry[0] for name, entry in got.items()} == expected, f"{node_id} {section}"
+            assert info["input_order"].get(section, []) == list(expected), f"{node_id} {section} order"
             for name, (_, options) in got.items():
                 assert len(options.get("tooltip", "")) > 15, f"{node_id}.{name} has no tooltip"
         assert info["output"] == outputs, node_id

@@ -212,6 +212,63 @@ def test_style_mix_wants_one_image_per_style(comfy):
         _mix(comfy, style_1=comfy_image(torch.rand(1, 3, 32, 32)), style_2=comfy_image(torch.rand(3, 3, 32, 32)))
 
 
+def comfy_mask(tensor: torch.Tensor) -> torch.Tensor:
+    """A MASK [B, H, W] made under inference mode, as ComfyUI's are (SolidMask, LoadImage)."""
+    with torch.inference_mode():
+        return tensor.clone()
+
+
+# Saved UI workflows store widget values by position and sockets by slot: the new inputs come last.
+STYLE_MIX_INPUTS = [
+    "style_1", "weight_1", "weight_2", "weight_3", "weight_4", "mode", "style_scale", "style_2", "style_3", "style_4",
+    "mask_1", "mask_2", "mask_3", "mask_4",
+]  # fmt: skip
+OPTIMIZE_INPUTS = [
+    "vgg", "content", "style", "steps", "optimizer", "learning_rate", "size", "init", "preserve_color", "seed",
+    "preview_interval", "dtype", "scales", "loss", "init_image", "strength_map",
+]  # fmt: skip
+
+
+def test_mask_inputs_come_after_the_existing_inputs(comfy):
+    for node, expected in ((comfy.style.StyleMix, STYLE_MIX_INPUTS), (comfy.optimize.Optimize, OPTIMIZE_INPUTS)):
+        inputs = node.GET_SCHEMA().inputs
+        assert [item.id for item in inputs] == expected
+        masks = [item for item in inputs if item.get_io_type() == "MASK"]
+        assert masks and all(item.optional for item in masks)
+
+
+def test_style_mix_passes_masks_per_connected_style(comfy):
+    styles = {f"style_{n}": comfy_image(torch.rand(1, 3, 32, 32)) for n in (1, 2, 4)}  # style_3 not connected
+    right = comfy_mask(torch.arange(30).ge(15).float().expand(1, 20, 30))
+    soft = comfy_mask(torch.full((24, 24), 0.5))  # a bare [H, W] mask
+    spec = _mix(comfy, **styles, mask_2=right, mask_4=soft)
+    first, second, fourth = spec.masks
+    assert first is None  # style_1 applies everywhere
+    assert torch.equal(second, right.reshape(1, 1, 20, 30)) and torch.equal(fourth, soft.reshape(1, 1, 24, 24))
+    assert not second.is_inference() and second.data_ptr() != right.data_ptr()
+    assert spec.regional and len(spec.images) == 3
+    assert _mix(comfy, **styles).masks is None  # no mask: the plain recipe of before
+
+
+@pytest.mark.parametrize(
+    "masks, message",
+    [
+        ({"mask_1": torch.rand(2, 16, 16)}, r"^mask_1: got a batch of 2 masks; connect one mask"),
+        ({"mask_1": torch.zeros(1, 16, 16)}, r"^mask_1: is black everywhere"),  # SolidMask with value 0
+        ({"mask_4": torch.zeros(1, 16, 16)}, r"^mask_4: is black everywhere"),  # the third connected style
+        ({"mask_2": torch.full((1, 16, 16), 2.0)}, r"^mask_2: mask values must lie in \[0, 1\]"),
+        ({"mask_2": torch.full((1, 16, 16), float("nan"))}, r"^mask_2: the mask has NaN"),
+        ({"mask_3": torch.ones(1, 16, 16)}, r"^mask_3: style_3 is not connected"),
+        ({"mask_1": torch.ones(1, 16, 16), "mode": "feature"}, r"^mode: masks need the gram mix mode"),
+    ],
+)
+def test_style_mix_refuses_bad_masks_by_input_name(comfy, masks, message):
+    styles = {f"style_{n}": comfy_image(torch.rand(1, 3, 32, 32)) for n in (1, 2, 4)}
+    inputs = {name: comfy_mask(value) if name.startswith("mask") else value for name, value in masks.items()}
+    with pytest.raises(InputError, match=message):
+        _mix(comfy, **styles, **inputs)
+
+
 def test_style_rotate_applies_rotation_to_a_copy(comfy):
     spec = plain_style()
     rotated = comfy.rotation.StyleRotate.execute(style=spec, angles="60, 150", fusion_weights="1, 3", rho=0.5, mode="image")[0]
@@ -334,6 +391,51 @@ def test_optimize_refuses_bad_values_by_input_name(comfy, vgg_model, inputs, mes
         inputs["init_image"] = comfy_image(torch.rand(3, 3, 32, 32))
     with pytest.raises(InputError, match=message):
         _optimize(comfy, vgg_model, content, plain_style(), **inputs)
+
+
+def test_optimize_strength_map_of_zeros_keeps_the_content(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(4)))
+    black = comfy_mask(torch.zeros(1, 16, 16))  # any size: resized to the result
+    image, _, metrics = _optimize(comfy, vgg_model, content, plain_style(), size=32, steps=3, strength_map=black)
+    assert torch.allclose(image, content, atol=1e-6)
+    assert json.loads(metrics)["params"]["strength_map"] is True
+    styled, _, _ = _optimize(comfy, vgg_model, content, plain_style(), size=32, steps=3)
+    assert not torch.allclose(styled, content, atol=1e-3)  # without the map the same run does change it
+
+
+def test_optimize_pairs_strength_maps_with_the_content_batch(comfy, vgg_model, monkeypatch, progress_events):
+    calls = []
+    real_stylize = comfy.optimize.stylize
+
+    def recording_stylize(*args, **kwargs):
+        calls.append(kwargs["strength_map"])
+        return real_stylize(*args, **kwargs)
+
+    monkeypatch.setattr(comfy.optimize, "stylize", recording_stylize)
+    content = comfy_image(torch.rand(2, 3, 32, 32))
+    maps = comfy_mask(torch.stack([torch.full((8, 8), 0.25), torch.full((8, 8), 0.75)]))
+    _optimize(comfy, vgg_model, content, plain_style(), steps=1, strength_map=maps)
+    assert [float(m.mean()) for m in calls] == [0.25, 0.75] and all(m.shape == (1, 1, 8, 8) for m in calls)
+    calls.clear()
+    _optimize(comfy, vgg_model, content, plain_style(), steps=1, strength_map=maps[:1])
+    assert [float(m.mean()) for m in calls] == [0.25, 0.25]  # one map for every content image
+    calls.clear()
+    _optimize(comfy, vgg_model, content, plain_style(), steps=1)
+    assert calls == [None, None]
+
+
+@pytest.mark.parametrize(
+    "strength_map, message",
+    [
+        (torch.rand(3, 16, 16), r"^strength_map: a batch of 3 masks for 2 content images"),
+        (torch.full((1, 16, 16), -0.5), r"^strength_map: mask values must lie in \[0, 1\]"),
+        (torch.rand(16), r"^strength_map: expected a MASK \[B, H, W\], got \(16,\)"),
+    ],
+)
+def test_optimize_refuses_bad_strength_map_by_input_name(comfy, vgg_model, strength_map, message):
+    content = comfy_image(torch.rand(2, 3, 32, 32))
+    with pytest.raises(InputError, match=message):
+        _optimize(comfy, vgg_model, content, plain_style(), strength_map=comfy_mask(strength_map))
 
 
 def test_optimize_asks_comfyui_to_make_room_on_a_gpu(comfy, vgg_model, monkeypatch, progress_events):
