@@ -35,6 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     group.add_argument("--proxy-steps", type=int, default=_DEFAULTS.proxy_steps, metavar="N", help="Adam steps per proxy run (default 10)")
     group.add_argument("--top-k", type=int, default=_DEFAULTS.top_k, metavar="K", help="distinct candidates to keep (default 2)")
     group.add_argument("--min-separation", type=float, default=_DEFAULTS.min_separation, metavar="DEG", help="least angle between kept candidates (default 15)")
+    group.add_argument("--region", type=int, default=_DEFAULTS.region, metavar="N", help="search only the rotation of the N-th --style (its --mask region), the others unturned; 0: every style (default)")
     group.add_argument("--epsilon", type=float, default=_DEFAULTS.epsilon, help="diverse: style loss allowed above the unrotated one, as a fraction (default 0.1)")
     group.add_argument("--report", required=True, metavar="OUT.json", help="where to write the search report")
     render = group.add_mutually_exclusive_group()

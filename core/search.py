@@ -101,12 +101,14 @@ class SearchResult:
     generations: int = 0
     converged: bool = False
     objective: str = "fit"
+    region: int = 0  # SearchSettings.region: 0 every style's rotation, n only the n-th style's
 
     def to_report(self) -> dict[str, Any]:
         """The search as JSON-able data (no tensors)."""
         return {
             "best": _describe(self.best, self.best_fitness, self.best_mix_weights),
             "objective": self.objective,
+            "region": self.region,
             "history": list(self.history),
             "evaluations": self.evaluations,
             "generations": self.generations,
@@ -121,7 +123,8 @@ class SearchResult:
             raise InputError(f"rank: {rank} is out of range; the search kept {len(self.top_k)} candidate(s), rank 0 is the best")
         candidate = self.top_k[rank]
         weights = candidate.mix_weights if candidate.mix_weights is not None else style.weights
-        return replace(style, rotation=candidate.rotation, weights=list(weights))
+        turned = style.with_rotation(candidate.rotation, self.region - 1 if self.region else None)
+        return replace(turned, weights=list(weights))
 
 
 def angle_separation(first: Sequence[float], second: Sequence[float]) -> float:
@@ -229,11 +232,15 @@ class Proxy:
                 "cannot be searched for a regional style: its weights scale regions, not a blend", "search_mix_weights"
             )
         self.settings = settings
+        # None: every style turns with the candidate; an index: only that style, the others keep their rotations.
+        self.style_index = settings.region - 1 if settings.region else None
+        if settings.region > len(style.images):
+            raise InputError(f"{settings.region} is not one of the recipe's {len(style.images)} style(s)", "region")
         # The render's arithmetic, so the proxy ranks candidates as the render sees them. Not
         # channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
         # kernels per size (measured: a forward pass at a size not seen before took ten times longer).
         self.setup = prepare_run(
-            model, content, replace(style, rotation=None), loss, self.hw, device, dtype,
+            model, content, style.with_rotation(None, self.style_index), loss, self.hw, device, dtype,
             match_colors=match_colors, channels_last=False if device.type == "cpu" else None,
             batch=_Layout.of(settings, len(style.images)).population(settings.popsize), size_field="proxy_size",
         )  # fmt: skip
@@ -242,7 +249,7 @@ class Proxy:
         # Gram mixing is linear, so searched mix weights can reuse each style's own unrotated targets.
         spec = self.setup.style
         self.plain_by_style = (
-            [self.setup.style_targets(self.hw, replace(spec, images=[image], weights=[1.0])) for image in spec.images]
+            [self.setup.style_targets(self.hw, replace(spec, images=[image], weights=[1.0], rotations=None)) for image in spec.images]
             if settings.search_mix_weights and len(spec.images) > 1 and spec.mode == "gram"
             else None
         )
@@ -250,7 +257,7 @@ class Proxy:
     def targets(self, rotation: RotationSpec | None, mix: list[float] | None) -> dict[str, torch.Tensor]:
         """Style targets of one candidate, reusing the unrotated part where it does not depend on it."""
         base = self.setup.style
-        spec = replace(base, rotation=rotation, weights=mix or base.weights)
+        spec = replace(base.with_rotation(rotation, self.style_index), weights=mix or base.weights)
         plain: Mapping[str, torch.Tensor] | None = self.plain
         if mix is not None:
             plain = None
@@ -416,4 +423,5 @@ def _search(
         generations=len(history) - 1,
         converged=bool(outcome.success),
         objective=settings.objective,
+        region=settings.region,
     )

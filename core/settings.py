@@ -156,6 +156,8 @@ class SearchSettings:
     number of searched parameters) candidates, i.e. one proxy batch of that
     size. rotation_weight is rho when it is not searched. min_separation is
     the least angle distance (degrees) between two of the top_k candidates.
+    region: 0 searches the rotation of every style of the recipe; n only
+    that of its n-th style (its region, when masked), the others keeping theirs.
     """
 
     rotations: int = 1
@@ -176,8 +178,10 @@ class SearchSettings:
     # Not the render's 0.1: with steps that large, a 3-step proxy ranked the angles of
     # tests/test_search.py's orientation ground truth wrongly.
     proxy_lr: float = 0.02
+    region: int = 0
 
     def __post_init__(self) -> None:
+        check_int(self.region, "region", 0, meaning="0: every style; n: the n-th style only")
         check_int(self.rotations, "rotations", 1, meaning="the number of angles K")
         check_choice(self.objective, OBJECTIVES, "objective")
         low, high = (float(v) for v in self.angle_range)

@@ -43,6 +43,8 @@ class StyleSpec:
     (equal weights: each at full strength) instead of blending Grams.
     style_masks: one entry per image, a mask over that style image saying
     where to take the style from, or None for all of it.
+    rotations: one RotationSpec (or None) per image instead of `rotation`'s
+    one for all, so that each region's style can turn its own way.
     """
 
     images: list[torch.Tensor]
@@ -52,6 +54,7 @@ class StyleSpec:
     rotation: RotationSpec | None = None
     masks: list[torch.Tensor | None] | None = None
     style_masks: list[torch.Tensor | None] | None = None
+    rotations: list[RotationSpec | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -67,12 +70,17 @@ class StyleSpec:
             raise InputError(f"{self.scale} is out of range; use {MIN_STYLE_SCALE} to {MAX_STYLE_SCALE}", "style_scale")
         if self.rotation is not None and not isinstance(self.rotation, RotationSpec):
             raise InputError(f"expected a RotationSpec or None, got {type(self.rotation).__name__}", "style_rotation")
+        if self.rotations is not None:
+            if self.rotation is not None:
+                raise InputError("give one rotation for every style or one per style, not both", "style_rotation")
+            if len(self.rotations) != len(self.images) or not all(r is None or isinstance(r, RotationSpec) for r in self.rotations):
+                raise InputError(f"expected one RotationSpec or None per style image ({len(self.images)})", "style_rotation")
         for name in ("masks", "style_masks"):
             self._check_masks(name)
         style_masked = self.style_masks is not None and any(m is not None for m in self.style_masks)
         if (self.regional or style_masked) and self.mode != "gram":
             raise InputError("masks need the gram mix mode (each region keeps its own Gram target)", "mix")
-        if style_masked and self.rotation is not None:
+        if any(m is not None and self.rotation_of(i) is not None for i, m in enumerate(self.style_masks or [])):
             raise InputError("style masks cannot be combined with rotations yet; drop one of them", "style_mask")
 
     def _check_masks(self, name: str) -> None:
@@ -104,9 +112,19 @@ class StyleSpec:
         for index, image in enumerate(self.images):
             check_image(image, "style", index)
 
-    def with_rotation(self, rotation: RotationSpec | None) -> "StyleSpec":
-        """A copy of this recipe with `rotation` in place of its own (None: no rotation)."""
-        return replace(self, rotation=rotation)
+    def rotation_of(self, index: int) -> RotationSpec | None:
+        """The rotation the index-th style is fused with."""
+        return self.rotations[index] if self.rotations is not None else self.rotation
+
+    def with_rotation(self, rotation: RotationSpec | None, style: int | None = None) -> "StyleSpec":
+        """A copy with `rotation` (None: none) for every style, or only for the style at index `style`."""
+        if style is None:
+            return replace(self, rotation=rotation, rotations=None)
+        if not 0 <= style < len(self.images):
+            raise InputError(f"{style + 1} is not one of the recipe's {len(self.images)} style(s)", "region")
+        rotations = [self.rotation_of(index) for index in range(len(self.images))]
+        rotations[style] = rotation
+        return replace(self, rotation=None, rotations=rotations)
 
 
 def style_size(image_hw: tuple[int, int], output_hw: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -206,18 +224,28 @@ def compute_style_targets(
     weight 0 are not computed. `plain`: the recipe's unrotated targets when
     the caller has them already (the rotation search reuses them across a
     population); they must be for the same layers, size and mix. A regional
-    recipe (spec.masks) gives each of its K styles its own target, with the
-    rotation, in the order of spec.images.
+    recipe (spec.masks) gives each of its K styles its own target, with its
+    rotation, in the order of spec.images; per-style rotations are blended
+    after each style is turned.
     """
-    if spec.regional:
+    if spec.regional or spec.rotations is not None:
+        style_masks = spec.style_masks or [None] * len(spec.images)
         own = [
             compute_style_targets(
-                extractor, replace(spec, images=[image], weights=[1.0], masks=None, style_masks=[style_mask]),
+                extractor,
+                replace(spec, images=[image], weights=[1.0], masks=None, style_masks=[style_masks[index]],
+                        rotation=spec.rotation_of(index), rotations=None),
                 layers, output_hw, device,
-            )
-            for image, style_mask in zip(spec.images, spec.style_masks or [None] * len(spec.images))
+            ) if spec.regional or spec.weights[index] > 0 else None
+            for index, image in enumerate(spec.images)
         ]  # fmt: skip
-        return {layer: torch.stack([targets[layer] for targets in own]) for layer in layers}
+        if spec.regional:
+            return {layer: torch.stack([targets[layer] for targets in own]) for layer in layers}
+        # Gram mixing is linear: each style turned its own way, then blended.
+        return {
+            layer: sum(w * targets[layer] for w, targets in zip(spec.weights, own) if targets is not None)
+            for layer in layers
+        }
     rotation = spec.rotation
     views: list[tuple[float | None, float]] = [(None, 1.0)]
     if rotation is not None:

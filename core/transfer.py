@@ -152,6 +152,7 @@ def _run(
         style_mix_mode=style.mode,
         style_scale=style.scale,
         style_rotation=asdict(style.rotation) if style.rotation is not None else None,
+        style_rotations=[asdict(r) if r is not None else None for r in style.rotations] if style.rotations else None,
         style_masks=[mask is not None for mask in style.masks] if style.regional else None,
         strength_map=strength_map is not None,
         **model.describe(),

@@ -90,7 +90,7 @@ def rotation_de_search() -> list[Node]:
         "vgg": link(1), "content": link(2), "style": link(4), "loss": link(5), "rotations": 1, "objective": "fit",
         "angle_min": 0.0, "angle_max": 360.0, "popsize": 8, "generations": 4, "proxy_size": 64, "proxy_steps": 10,
         "top_k": 2, "seed": 0, "search_rotation_weight": False, "rotation_weight": 1.0,
-        "search_fusion_weights": False, "search_mix_weights": False, "min_separation": 15.0, "epsilon": 0.1,
+        "search_fusion_weights": False, "search_mix_weights": False, "min_separation": 15.0, "epsilon": 0.1, "region": 0,
     }  # fmt: skip
     return [
         *common(),

@@ -9,6 +9,7 @@ from ..core.rotation import ROTATION_MODES, RotationSpec
 from ..core.style import StyleSpec
 from ._convert import parse_numbers
 from ._types import CATEGORY, STYLE, expect, input_names
+from .style import MAX_STYLES
 
 _ROTATION_NAMES = input_names(
     {"rotation_angles": "angles", "rotation_weights": "fusion_weights", "rotation_weight": "rho", "rotation_mode": "mode"}
@@ -38,7 +39,7 @@ class StyleRotate(io.ComfyNode):
             description=(
                 "Adds rotated views of the style to its target: per layer the target becomes "
                 "(1 - rho) * G(style) + rho * sum_k w_k * G(style turned by angle k). Replaces any "
-                "rotation the style already carries."
+                "rotation the style already carries (of every style, or with `region` of one style only)."
             ),
             inputs=[
                 STYLE.Input("style", tooltip="The style to rotate (from Style Mix or another style node)."),
@@ -69,14 +70,28 @@ class StyleRotate(io.ComfyNode):
                         "dfr: Deep Feature Rotation's published feature operation, for comparison (90, 180, 270 only)."
                     ),
                 ),
+                io.Int.Input(
+                    "region",
+                    default=0,
+                    min=0,
+                    max=MAX_STYLES,
+                    optional=True,
+                    tooltip=(
+                        "0: turn every style of the recipe. n: turn only its n-th style (the style of mask_n in a "
+                        "regional Style Mix, counting connected styles), the others keep their own rotations."
+                    ),
+                ),
             ],
             outputs=[STYLE.Output(display_name="style", tooltip="The same style recipe with these rotations.")],
         )
 
     @classmethod
-    def execute(cls, style: StyleSpec, angles: str, fusion_weights: str, rho: float, mode: str) -> io.NodeOutput:
+    def execute(
+        cls, style: StyleSpec, angles: str, fusion_weights: str, rho: float, mode: str, region: int = 0
+    ) -> io.NodeOutput:
         expect(style, StyleSpec, "style")
-        return io.NodeOutput(style.with_rotation(build_rotation(angles, fusion_weights, rho, mode)))
+        with inputs_named(_ROTATION_NAMES):
+            return io.NodeOutput(style.with_rotation(build_rotation(angles, fusion_weights, rho, mode), region - 1 if region else None))
 
 
 NODES: list[type[io.ComfyNode]] = [StyleRotate]

@@ -19,6 +19,7 @@ from ..core.vgg import VGGModel
 from . import _comfy
 from ._convert import image_to_single, list_to_image
 from ._types import CATEGORY, LOSS, STYLE, expect, input_names, vgg_input
+from .style import MAX_STYLES
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,10 @@ class RotationDESearch(io.ComfyNode):
                 LOSS.Input(
                     "loss", optional=True,
                     tooltip="Loss layers and weights for the proxy runs (use the same as Optimize's); defaults if empty.",
+                ),  # fmt: skip
+                io.Int.Input(
+                    "region", default=_DEFAULTS.region, min=0, max=MAX_STYLES, optional=True,
+                    tooltip="0: search the rotation of every style. n: only of the n-th style (mask_n's region in a regional Style Mix); the others keep their own.",
                 ),  # fmt: skip
             ],
             outputs=[

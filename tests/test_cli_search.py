@@ -120,3 +120,11 @@ def test_bad_input_one_clear_line(tmp_path, images, vgg_path, capsys, command, e
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nst: error: ") and message in err, err
     assert not out.exists() and (not report.exists() or report.read_text() == "user data")
+
+
+def test_region_flag_reaches_the_search_settings():
+    from nst_nodes.cli import build_parser
+    from nst_nodes.cli.search import search_settings_from_args
+
+    args = build_parser().parse_args(["search-rotation", "--content", "c", "--style", "s", "--report", "r.json", "--region", "2"])
+    assert search_settings_from_args(args).region == 2

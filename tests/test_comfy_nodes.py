@@ -84,7 +84,7 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
     ),  # fmt: skip
     "NST_StyleRotate": (
         {"style": "NST_STYLE", "angles": "STRING", "fusion_weights": "STRING", "rho": "FLOAT", "mode": "COMBO"},
-        {},
+        {"region": "INT"},
         ["NST_STYLE"],
     ),
     "NST_LossConfig": (
@@ -106,7 +106,7 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
          "proxy_steps": "INT", "top_k": "INT", "seed": "INT", "search_rotation_weight": "BOOLEAN",
          "rotation_weight": "FLOAT", "search_fusion_weights": "BOOLEAN", "search_mix_weights": "BOOLEAN",
          "min_separation": "FLOAT", "epsilon": "FLOAT"},
-        {"loss": "NST_LOSS"},
+        {"loss": "NST_LOSS", "region": "INT"},
         ["NST_STYLE", "IMAGE", "STRING", "NST_STYLE"],
     ),  # fmt: skip
     "NST_VisualizeFeatures": (

@@ -518,3 +518,23 @@ def test_search_result_feeds_optimize(comfy, vgg_model, progress_events):
         best = comfy.search.RotationDESearch.execute(vgg=vgg_model, content=content, style=plain_style(), **SEARCH_INPUTS)[0]
     _, _, metrics = _optimize(comfy, vgg_model, content, best)
     assert json.loads(metrics)["params"]["style_rotation"] == dataclasses.asdict(best.rotation)
+
+
+def test_style_rotate_region_turns_one_style_only(comfy):
+    a, b = comfy_image(torch.rand(1, 3, 32, 32)), comfy_image(torch.rand(1, 3, 32, 32))
+    spec = _mix(comfy, style_1=a, style_2=b)
+    turned = comfy.rotation.StyleRotate.execute(style=spec, angles="60", fusion_weights="", rho=1.0, mode="image", region=2)[0]
+    assert turned.rotation is None and turned.rotations == [None, RotationSpec(angles=[60.0])]
+    with pytest.raises(InputError, match=r"^region: 3 is not one of the recipe's 2 style"):
+        comfy.rotation.StyleRotate.execute(style=spec, angles="60", fusion_weights="", rho=1.0, mode="image", region=3)
+
+
+def test_search_region_turns_only_that_style(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2)))
+    style = _mix(comfy, style_1=comfy_image(torch.rand(1, 3, 32, 32)), style_2=comfy_image(torch.rand(1, 3, 32, 32)))
+    with torch.inference_mode():
+        best, _, report, _ = comfy.search.RotationDESearch.execute(
+            vgg=vgg_model, content=content, style=style, **SEARCH_INPUTS, region=2
+        )
+    assert best.rotations[0] is None and best.rotations[1].angles == json.loads(report)["best"]["angles"]
+    assert json.loads(report)["region"] == 2

@@ -163,3 +163,41 @@ def test_cli_pairs_each_mask_with_the_style_before_it():
     assert args.style == ["a", "b", "c2"] and args.mask == ["ma", None, None] and args.style_mask == [None, None, "sc"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["stylize", "--content", "c", "--out", "o", "--mask", "m", "--style", "a"])
+
+
+def test_each_style_can_turn_its_own_way(vgg_model):
+    """Per-style rotations: the same turn for every style equals the recipe's one rotation; one style's own
+    turn changes only its region's target."""
+    from nst_nodes.core.style import compute_style_targets
+
+    a, b = stripes(48, 48, 20.0, seed=1), stripes(48, 48, 110.0, seed=2)
+    extractor = vgg_model.extractor(["relu2_1"], "cpu")
+    cpu = torch.device("cpu")
+    turn = RotationSpec([60.0])
+
+    def targets(spec):
+        return compute_style_targets(extractor, spec, ["relu2_1"], (48, 48), cpu)["relu2_1"]
+
+    together = targets(StyleSpec([a, b], [1, 3], rotation=turn))
+    one_by_one = targets(StyleSpec([a, b], [1, 3]).with_rotation(turn, 0).with_rotation(turn, 1))
+    torch.testing.assert_close(one_by_one, together, rtol=1e-5, atol=1e-7)
+    left, right = halves(48, 48)
+    plain = targets(StyleSpec([a, b], masks=[left, right]))
+    second_turned = targets(StyleSpec([a, b], masks=[left, right]).with_rotation(turn, 1))
+    torch.testing.assert_close(second_turned[0], plain[0])  # the first region's style is untouched
+    assert not torch.allclose(second_turned[1], plain[1], rtol=1e-2)
+
+
+def test_the_search_can_turn_one_region_only(vgg_model, small_images):
+    content, style = small_images
+    left, right = halves(8, 8)
+    fixed = RotationSpec([90.0])
+    spec = StyleSpec([style, stripes(48, 48, 70.0, seed=4)], masks=[left, right]).with_rotation(fixed, 1)
+    found = search_rotation(vgg_model, torch.rand(1, 3, 64, 64), spec, SearchSettings(popsize=4, generations=1, proxy_size=32, proxy_steps=2, region=1))
+    best = found.apply(spec)
+    assert best.rotations[0] == found.best and best.rotations[1] == fixed  # only style 1 took the candidate
+    assert found.to_report()["region"] == 1
+    with pytest.raises(InputError, match="^region: 3 is not one of the recipe's 2 style"):
+        search_rotation(vgg_model, content, spec, SearchSettings(region=3))
+    with pytest.raises(InputError, match="^region: -1 is out of range"):
+        SearchSettings(region=-1)
