@@ -48,6 +48,7 @@ class Objective:
     region_weights: Sequence[float] = ()
     content_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
     style_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
+    _masks_by_size: dict[tuple[int, int], torch.Tensor] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.content_scales = {layer: mean_square(t, 3) for layer, t in self.content_targets.items()}
@@ -81,7 +82,10 @@ class Objective:
         target, scale = self.style_targets[layer], self.style_scales[layer]
         if self.region_masks is None:
             return style_loss(gram_matrix(features), target, scale)
-        masks = layer_masks(self.region_masks, tuple(features.shape[-2:]))
+        size = tuple(features.shape[-2:])
+        if size not in self._masks_by_size:  # the same every step: pooled once per layer size
+            self._masks_by_size[size] = layer_masks(self.region_masks, size)
+        masks = self._masks_by_size[size]
         terms = [
             weight * style_loss(guided_gram(features, masks[k : k + 1]), target.select(-3, k), scale.select(-1, k))
             for k, weight in enumerate(self.region_weights)
