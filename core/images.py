@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,8 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array, mode="RGB")
 
 
-def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
-    """Read an image file -> [1, 3, H, W] float32 in [0, 1]; `what` names it in errors."""
+def _read(path: str | os.PathLike, what: str, convert: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
+    """Open an image file once and convert it, every failure named by `what`."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what}: file not found: {path}")
@@ -69,12 +70,16 @@ def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
     try:
         with Image.open(path) as image:
             image.load()
-            tensor = pil_to_tensor(image)
+            return convert(image)
     except UnidentifiedImageError:
         raise InputError(f"{what}: {path} is not an image Pillow can read (PNG, JPEG, WebP, ...)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{what}: {path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
-    return tensor
+
+
+def load_image(path: str | os.PathLike, what: str = "image") -> torch.Tensor:
+    """Read an image file -> [1, 3, H, W] float32 in [0, 1]; `what` names it in errors."""
+    return _read(path, what, pil_to_tensor)
 
 
 def save_image(image: torch.Tensor, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -112,15 +117,17 @@ def check_mask(mask: torch.Tensor, field: str, index: int | None = None) -> None
         raise InputError("mask values must lie in [0, 1] (white 1: apply, black 0: not)", field, index)
 
 
+def _mask_of(picture: Image.Image) -> torch.Tensor:
+    """A picture's alpha channel if it has one, else its grey levels, as [1, 1, H, W] in [0, 1]."""
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        alpha = np.asarray(picture.convert("RGBA"), dtype=np.float32)[:, :, 3] / 255.0
+        return torch.from_numpy(alpha.copy())[None, None]
+    return rgb_to_ycbcr(pil_to_tensor(picture))[:, :1].clamp(0, 1)
+
+
 def load_mask(path: str | os.PathLike, what: str) -> torch.Tensor:
     """A mask file -> [1, 1, H, W] in [0, 1]: its alpha channel if it has one, else its grey levels."""
-    picture_path = Path(path)
-    image = load_image(picture_path, what)  # the same checks and messages as any image file
-    with Image.open(picture_path) as picture:
-        if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-            alpha = np.asarray(picture.convert("RGBA"), dtype=np.float32)[:, :, 3] / 255.0
-            return torch.from_numpy(alpha.copy())[None, None]
-    return rgb_to_ycbcr(image)[:, :1].clamp(0, 1)
+    return _read(path, what, _mask_of)
 
 
 def parse_exact_size(text: str) -> tuple[int, int]:
