@@ -46,7 +46,7 @@ if str(HERE) not in sys.path:  # baseline.py and bench_search.py sit next to thi
 from inputs import random_vgg19, samples  # noqa: E402
 from nst_nodes.core.allocator import tune_allocator  # noqa: E402
 from nst_nodes.core.images import resize  # noqa: E402
-from nst_nodes.core.objective import build_objective  # noqa: E402
+from nst_nodes.core.run_setup import build_objective  # noqa: E402
 from nst_nodes.core.optimize import StepInfo  # noqa: E402
 from nst_nodes.core.precision import prefers_channels_last  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402

@@ -7,7 +7,10 @@ and names the engine's fields by the flags a user typed (`flag_name`).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -16,6 +19,7 @@ from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
 from ..core.files import refuse_existing
 from ..core.precision import DTYPE_CHOICES
+from ..core.scales import LADDER_FROM
 from ..core.settings import (
     COLOR_CHOICES,
     DEFAULT_CONTENT_LAYERS,
@@ -171,10 +175,39 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
         "--dtype", choices=DTYPE_CHOICES, default=_RUN_DEFAULTS.dtype, help="VGG's arithmetic (default auto: bf16 on CPUs and CUDA GPUs with native bf16, else fp32)"
     )
     parser.add_argument(
-        "--scales", default=_RUN_DEFAULTS.scales, metavar="auto|off|PX,...", help="coarse-to-fine: auto, off or the coarser sizes, e.g. 128,256 (default off)"
+        "--scales", default=_RUN_DEFAULTS.scales, metavar="auto|on|off|PX,...",
+        help=f"coarse-to-fine: on, off, auto (on from {LADDER_FROM} px) or the coarser sizes, e.g. 128,256 (default auto)",
     )
+    parser.add_argument(
+        "--tile", type=int, default=_RUN_DEFAULTS.tile, metavar="PX",
+        help="compute each step in tiles of PX px (exact, no seams); default 0: only when the whole image does not fit in memory",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     add_weights_args(parser)
+
+
+class _ToStderr(logging.Handler):
+    """Writes each record as one `nst: ...` line to the sys.stderr of the moment."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"nst: {record.getMessage()}", file=sys.stderr)
+
+
+@contextmanager
+def memory_plan_shown() -> Iterator[None]:
+    """Within: the run's memory plan (whole or tiled, about how much) goes to stderr once its inputs are checked."""
+    from ..core import run_setup
+
+    logger, handler = logging.getLogger(run_setup.__name__), _ToStderr(logging.INFO)
+    logger.addHandler(handler)
+    level, logger.propagate = logger.level, False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = True
 
 
 def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
@@ -191,6 +224,7 @@ def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
         preserve_color=args.preserve_color,
         dtype=args.dtype,
         scales=args.scales,
+        tile=args.tile,
     )
 
 

@@ -70,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{info.losses.total:.4g}", refresh=False)
 
     try:
-        result = stylize(
-            model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step, strength_map=strength_map
-        )
+        with common.memory_plan_shown():
+            result = stylize(
+                model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step,
+                strength_map=strength_map,
+            )  # fmt: skip
     finally:
         bar.close()
     save_image(result.image, args.out, overwrite=args.overwrite)

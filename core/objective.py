@@ -1,28 +1,35 @@
-"""The loss a run optimises, and the set-up every run shares before its first step.
+"""The loss a run optimises: content, style and TV terms of a batch against fixed targets.
 
-`prepare_run` is written once for `stylize` and the rotation search: it
-checks the images and the layers against the loaded model, matches the
-styles' colours if asked, chooses the arithmetic and builds the extractor.
-The `RunSetup` it returns then makes the targets and `Objective`s: one per
-scale for `stylize`, one per generation (a batch of candidate targets) for
-the search.
+The terms are built layer by layer (content_term, style_grams,
+style_from_grams, combine) so that tiling.py can add the same terms up
+tile by tile; `Objective.__call__` takes them on the whole image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
-from .images import check_image, check_mask, match_color, resize
-from .memory import check_fits
 from .losses import content_loss, gram_matrix, mean_square, style_loss, tv_loss
-from .precision import FP16_LOSS_SCALE, compute_dtype, prefers_channels_last
-from .regions import guided_gram, layer_masks, region_strength, resize_mask
+from .regions import guided_gram, layer_masks
 from .settings import LossSettings
-from .style import StyleSpec, compute_style_targets
-from .vgg import FeatureExtractor, VGGModel
+from .vgg import FeatureExtractor
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where one tile's core features sit in a whole layer (tiling.py): rows, columns, and the layer's (h, w)."""
+
+    rows: slice
+    cols: slice
+    layer_hw: tuple[int, int]
+
+    @property
+    def share(self) -> float:
+        """The core's fraction of the layer's positions."""
+        return (self.rows.stop - self.rows.start) * (self.cols.stop - self.cols.start) / (self.layer_hw[0] * self.layer_hw[1])
 
 
 @dataclass
@@ -48,7 +55,9 @@ class Objective:
     region_weights: Sequence[float] = ()
     content_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
     style_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
-    _masks_by_size: dict[tuple[int, int], torch.Tensor] = field(init=False, repr=False, default_factory=dict)
+    _masks_by_size: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = field(
+        init=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.content_scales = {layer: mean_square(t, 3) for layer, t in self.content_targets.items()}
@@ -77,21 +86,65 @@ class Objective:
             region_weights=weights,
         )
 
-    def _style_term(self, layer: str, features: torch.Tensor) -> torch.Tensor | None:
-        """One layer's style loss [B]: against the one target, or region by region (None if no region weighs)."""
-        target, scale = self.style_targets[layer], self.style_scales[layer]
+    def uses_content(self, layer: str) -> bool:
+        return bool(self.content_weight) and layer in self.content_targets
+
+    def uses_style(self, layer: str) -> bool:
+        return bool(self.style_weight) and layer in self.style_layer_weights
+
+    def _layer_masks(self, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The region masks pooled to a layer's size, and each one's sum of squares (the same every step: pooled once)."""
+        if size not in self._masks_by_size:
+            masks = layer_masks(self.region_masks, size)
+            self._masks_by_size[size] = (masks, masks.pow(2).flatten(1).sum(1))
+        return self._masks_by_size[size]
+
+    def content_term(self, layer: str, features: torch.Tensor, window: Window | None = None) -> torch.Tensor:
+        """One content layer's term [B]; for one tile's core features (window), that tile's share of it."""
+        target, scale = self.content_targets[layer], self.content_scales[layer]
+        if window is None:
+            return content_loss(features, target, scale)
+        return content_loss(features, target[..., window.rows, window.cols], scale) * window.share
+
+    def style_grams(self, layer: str, features: torch.Tensor, window: Window | None = None) -> dict[int, torch.Tensor]:
+        """The Grams [B, C, C] a style layer's loss compares, by region (0 without regions; weightless ones left out).
+
+        For one tile's core features (window) each is that tile's share of
+        the whole image's Gram: the shares of all tiles sum to it.
+        """
         if self.region_masks is None:
-            return style_loss(gram_matrix(features), target, scale)
-        size = tuple(features.shape[-2:])
-        if size not in self._masks_by_size:  # the same every step: pooled once per layer size
-            self._masks_by_size[size] = layer_masks(self.region_masks, size)
-        masks = self._masks_by_size[size]
-        terms = [
-            weight * style_loss(guided_gram(features, masks[k : k + 1]), target.select(-3, k), scale.select(-1, k))
+            gram = gram_matrix(features)
+            return {0: gram if window is None else gram * window.share}
+        size = tuple(features.shape[-2:]) if window is None else window.layer_hw
+        masks, weights = self._layer_masks(size)
+        if window is not None:
+            masks = masks[..., window.rows, window.cols]
+        return {
+            k: guided_gram(features, masks[k : k + 1], weights[k])
             for k, weight in enumerate(self.region_weights)
             if weight > 0
+        }
+
+    def style_from_grams(self, layer: str, grams: Mapping[int, torch.Tensor]) -> torch.Tensor | None:
+        """One style layer's weighted term [B] from its Grams by region (style_grams); None if no region weighs."""
+        target, scale = self.style_targets[layer], self.style_scales[layer]
+        if self.region_masks is None:
+            return self.style_layer_weights[layer] * style_loss(grams[0], target, scale)
+        terms = [
+            self.region_weights[k] * style_loss(gram, target.select(-3, k), scale.select(-1, k))
+            for k, gram in grams.items()
         ]
-        return torch.stack(terms).sum(0) if terms else None
+        return self.style_layer_weights[layer] * torch.stack(terms).sum(0) if terms else None
+
+    def combine(
+        self, image: torch.Tensor, content_terms: Sequence[torch.Tensor], style_terms: Sequence[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The weighted content, style and TV terms and their total, each [B], from the layers' terms."""
+        zeros = image.new_zeros(image.shape[0])
+        content = self.content_weight * torch.stack(list(content_terms)).sum(0) if content_terms else zeros
+        style = self.style_weight * torch.stack(list(style_terms)).sum(0) if style_terms else zeros
+        tv = self.tv_weight * tv_loss(image) if self.tv_weight else zeros
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image loss terms, each [B]; 'total' is their sum.
@@ -102,17 +155,24 @@ class Objective:
         content_terms: list[torch.Tensor] = []
         style_terms: list[torch.Tensor] = []
         for layer, features in self.extractor.stream(image):
-            if self.content_weight and layer in self.content_targets:
-                content_terms.append(content_loss(features, self.content_targets[layer], self.content_scales[layer]))
-            if self.style_weight and layer in self.style_layer_weights:
-                term = self._style_term(layer, features)
+            if self.uses_content(layer):
+                content_terms.append(self.content_term(layer, features))
+            if self.uses_style(layer):
+                term = self.style_from_grams(layer, self.style_grams(layer, features))
                 if term is not None:
-                    style_terms.append(self.style_layer_weights[layer] * term)
-        zeros = image.new_zeros(image.shape[0])
-        content = self.content_weight * torch.stack(content_terms).sum(0) if content_terms else zeros
-        style = self.style_weight * torch.stack(style_terms).sum(0) if style_terms else zeros
-        tv = self.tv_weight * tv_loss(image) if self.tv_weight else zeros
-        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+                    style_terms.append(term)
+        return self.combine(image, content_terms, style_terms)
+
+    def backward(self, image: torch.Tensor, scale_for: Callable[[torch.Tensor], torch.Tensor | float]) -> dict[str, torch.Tensor]:
+        """Add d(total * scale_for(total)) / d(image) to image.grad; return the loss terms, detached.
+
+        scale_for sees the loss's value first, which lets the optimiser
+        normalise it (L-BFGS) or scale it for fp16 before any backward pass.
+        """
+        terms = self(image)
+        total = terms["total"].sum()
+        (total * scale_for(total.detach())).backward()
+        return {key: value.detach() for key, value in terms.items()}
 
 
 @torch.no_grad()
@@ -122,137 +182,3 @@ def content_features(
     """The features of `content` ([B, 3, H, W] at the working size) at the content layers: their targets."""
     found = extractor(content.to(device))
     return {layer: found[layer].detach() for layer in layers}
-
-
-def build_objective(
-    extractor: FeatureExtractor, content: torch.Tensor, style: StyleSpec, loss: LossSettings, device: torch.device
-) -> Objective:
-    """The loss for images the size of `content` (at the working size), both targets made here for that size.
-
-    style.scale is relative to that size. Any extractor will do (tests and
-    benchmarks pass their own); a run uses its RunSetup's.
-    """
-    content_layers, style_weights = loss.layers_for(extractor.architecture)
-    hw = tuple(content.shape[-2:])
-    style_targets = compute_style_targets(extractor, style, list(style_weights), hw, device)
-    return Objective.of(extractor, loss, content_features(extractor, content, content_layers, device), style_targets)
-
-
-@dataclass
-class RunSetup:
-    """What a run prepares once, whatever its scales or candidates.
-
-    content: the content image at the working size, on the CPU. style: the
-    recipe the targets are made from (colour-matched to the content when
-    asked, its images on the device). strength_map: how strongly the style
-    applies per region of the result ([1, 1, H, W]), or None. backward_scale: what the loss is
-    scaled by for the backward pass in fp16 (precision.FP16_LOSS_SCALE), 1 otherwise.
-    """
-
-    extractor: FeatureExtractor
-    loss: LossSettings
-    content: torch.Tensor
-    style: StyleSpec
-    content_layers: list[str]
-    style_layer_weights: dict[str, float]
-    precision: torch.dtype | None
-    channels_last: bool
-    device: torch.device
-    strength_map: torch.Tensor | None = None
-
-    @property
-    def backward_scale(self) -> float:
-        return FP16_LOSS_SCALE if self.precision == torch.float16 else 1.0
-
-    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The content layers' features of `content` ([B, 3, H, W] at the working size)."""
-        return content_features(self.extractor, content, self.content_layers, self.device)
-
-    def style_targets(
-        self, output_hw: tuple[int, int], style: StyleSpec | None = None, plain: Mapping[str, torch.Tensor] | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Gram targets of `style` (default: the run's) for an output of `output_hw` (see compute_style_targets)."""
-        spec = self.style if style is None else style
-        return compute_style_targets(
-            self.extractor, spec, list(self.style_layer_weights), output_hw, self.device, plain=plain
-        )
-
-    def regions_at(self, hw: tuple[int, int]) -> tuple[torch.Tensor, list[float]] | None:
-        """Region masks [K, 1, h, w] for images of `hw` and their weights, or None when the style applies evenly.
-
-        K is the number of styles of a regional recipe, else 1 (the strength
-        map alone). Mix weights scale each region (equal weights: 1 each);
-        the strength map multiplies every region's mask.
-        """
-        regional = self.style.regional
-        if not regional and self.strength_map is None:
-            return None
-        masks = self.style.masks if regional else [None]
-        mix = self.style.weights if regional else [1.0]
-        full = torch.ones(1, 1, *hw)
-        stack = torch.cat([full if mask is None else resize_mask(mask.cpu(), hw) for mask in masks])
-        if self.strength_map is not None:
-            stack = stack * resize_mask(self.strength_map.cpu(), hw)
-        weights = [w * len(masks) * region_strength(mask) for w, mask in zip(mix, stack)]
-        return stack.to(self.device), weights
-
-    def objective(
-        self,
-        content_targets: Mapping[str, torch.Tensor],
-        style_targets: Mapping[str, torch.Tensor],
-        hw: tuple[int, int],
-    ) -> Objective:
-        """The loss of these settings against given targets, for images of `hw`."""
-        regions = self.regions_at(hw)
-        if regions is not None and not self.style.regional:  # the strength map's one region
-            style_targets = {layer: target.unsqueeze(-3) for layer, target in style_targets.items()}
-        return Objective.of(self.extractor, self.loss, content_targets, style_targets, regions)
-
-    def objective_at(self, content: torch.Tensor) -> Objective:
-        """The loss for images the size of `content` (at the working size), both targets made for that size."""
-        hw = tuple(content.shape[-2:])
-        return self.objective(self.content_targets(content), self.style_targets(hw), hw)
-
-
-def prepare_run(
-    model: VGGModel,
-    content: torch.Tensor,
-    style: StyleSpec,
-    loss: LossSettings,
-    working_hw: tuple[int, int],
-    device: torch.device,
-    dtype: str = "auto",
-    match_colors: bool = False,
-    channels_last: bool | None = None,
-    optimizer: str = "adam",
-    batch: int = 1,
-    size_field: str = "size",
-    strength_map: torch.Tensor | None = None,
-) -> RunSetup:
-    """Check the inputs against the model and the memory, then build what every step needs.
-
-    content: the content image as given ([1, 3, H, W]); it is resized to
-    `working_hw`, the size the styles' colours are matched at when
-    `match_colors`. channels_last: None lets the device and dtype decide
-    (precision.prefers_channels_last). optimizer, batch: what the memory
-    check counts; size_field: the setting it names when the run cannot fit.
-    """
-    check_image(content, "content")
-    style.check_images()
-    if strength_map is not None:
-        check_mask(strength_map, "strength_map")
-    content_layers, style_weights = loss.layers_for(model.architecture)
-    check_fits(
-        *working_hw, loss.layers_needed(), optimizer, device, batch=batch, what=size_field, architecture=model.architecture
-    )
-    content = resize(content.float(), working_hw)
-    if match_colors:
-        style = replace(style, images=[match_color(image, content) for image in style.images])
-    style = replace(style, images=[image.float().to(device) for image in style.images])
-    precision = compute_dtype(dtype, device)
-    if channels_last is None:
-        channels_last = prefers_channels_last(device, precision)
-    extractor = model.extractor(loss.layers_needed(), device, channels_last, precision)
-    return RunSetup(
-        extractor, loss, content, style, content_layers, style_weights, precision, channels_last, device, strength_map
-    )

@@ -19,6 +19,7 @@ from .errors import NonFiniteLossError, StopRequested
 from .metrics import LossRecord
 from .objective import Objective
 from .settings import DEFAULT_LR
+from .tiling import TiledObjective
 
 
 @dataclass
@@ -50,7 +51,7 @@ class OptimizationResult:
 
 
 def optimize_pixels(
-    objective: Objective,
+    objective: Objective | TiledObjective,
     init: torch.Tensor,
     steps: int,
     optimizer: str = "adam",
@@ -96,24 +97,25 @@ def optimize_pixels(
     # first value: the same run whatever the scale of the loss weights.
     loss_scale: list[torch.Tensor] = []
 
+    boost: list[float | torch.Tensor] = [1.0]
+
+    def scale_for(total: torch.Tensor) -> float | torch.Tensor:
+        """What the backward pass multiplies the loss by: L-BFGS's normalisation times the fp16 boost."""
+        if not loss_scale:
+            loss_scale.append(1.0 / total if torch.isfinite(total) and total > 0 else torch.ones_like(total))
+        net = loss_scale[0] if optimizer == "lbfgs" else 1.0
+        if backward_scale != 1.0:
+            boost[0] = backward_scale * (1.0 if optimizer == "lbfgs" else loss_scale[0])
+        return net * boost[0]
+
     def closure() -> torch.Tensor:
         opt.zero_grad(set_to_none=True)
-        terms = objective(image)
-        total = terms["total"].sum()
-        if not loss_scale:
-            first = total.detach()
-            loss_scale.append(1.0 / first if torch.isfinite(first) and first > 0 else torch.ones_like(first))
-        if optimizer == "lbfgs":
-            total = total * loss_scale[0]
-        if backward_scale == 1.0:
-            total.backward()
-        else:
-            boost = backward_scale * (1.0 if optimizer == "lbfgs" else loss_scale[0])
-            (total * boost).backward()
-            image.grad.div_(boost)
+        terms = objective.backward(image, scale_for)
+        if backward_scale != 1.0:
+            image.grad.div_(boost[0])
         last.clear()
-        last.update({k: v.detach() for k, v in terms.items()})
-        return total
+        last.update(terms)
+        return terms["total"].sum() * (loss_scale[0] if optimizer == "lbfgs" else 1.0)
 
     def preview() -> torch.Tensor:
         return image.detach()[:1].float().cpu().clamp(0, 1)

@@ -84,6 +84,17 @@ def style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor) ->
     return sum(errors) / len(errors)
 
 
+def canvas_style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor, side: int = 256) -> float:
+    """style_distance of the image shrunk to `side` px: the style as it reads when the whole picture is seen at once.
+
+    A large result painted at one scale carries strokes of VGG's own size,
+    tiny on its canvas; shrunk, they blur away and the style is gone.
+    """
+    height, width = image.shape[-2:]
+    factor = side / max(height, width)
+    return style_distance(model, resize(image.float(), (round(height * factor), round(width * factor))), style)
+
+
 def content_distance(model: VGGModel, image: torch.Tensor, content: torch.Tensor) -> float:
     """|F(image) - F(content)|^2 / |F(content)|^2 at relu4_2; content resized to the image's size."""
     content = resize(content.float(), tuple(image.shape[-2:]))

@@ -38,8 +38,12 @@ def region_strength(mask: torch.Tensor) -> float:
     return float(mask.pow(2).sum()) / total if total > 0 else 0.0
 
 
-def guided_gram(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Gram matrices [B, C, C] of features [B, C, h, w] weighted by a layer-size mask [1, 1, h, w]."""
-    weight = mask.pow(2).sum().clamp_min(torch.finfo(torch.float32).tiny)
+def guided_gram(features: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Gram matrices [B, C, C] of features [B, C, h, w] weighted by a layer-size mask [1, 1, h, w].
+
+    weight: the whole mask's sum of squares when features and mask are one
+    tile's part of the layer (tiling.py); their Gram is then that tile's share.
+    """
+    weight = (mask.pow(2).sum() if weight is None else weight).clamp_min(torch.finfo(torch.float32).tiny)
     height, width = features.shape[-2:]
     return gram_matrix(features * mask.to(features.dtype)) * (height * width / weight)

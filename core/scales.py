@@ -15,9 +15,12 @@ from collections.abc import Sequence
 from .errors import InputError
 from .images import MAX_SIDE, MIN_SIDE
 
-SCALE_MODES = ("auto", "off")
+SCALE_MODES = ("auto", "on", "off")
 LADDER_START = 128
 LADDER_RATIO = math.sqrt(2.0)
+# `auto` climbs the ladder for results at least this large (px, longest side): measured with
+# benchmarks/ladder.py on the real VGG16, see the README.
+LADDER_FROM = 768
 # Step shares fall with the pixel count as pixels ** -STEP_EXPONENT; see split_steps.
 STEP_EXPONENT = 0.5
 
@@ -25,19 +28,19 @@ ScalesSetting = str | Sequence[int]
 
 
 def parse_scales(spec: ScalesSetting) -> str | tuple[int, ...]:
-    """'auto', 'off', '128,256' or a list of sizes -> 'auto', 'off' or increasing longest sides."""
+    """'auto', 'on', 'off', '128,256' or a list of sizes -> the mode or increasing longest sides."""
     if isinstance(spec, str):
         text = spec.strip().lower()
         if text in SCALE_MODES:
             return text
         parts = [part.strip() for part in text.split(",") if part.strip()]
         if not parts or not all(part.isdigit() for part in parts):
-            raise InputError(f"{spec!r} is not auto, off or a list of sizes in px such as 128,256,512", "scales")
+            raise InputError(f"{spec!r} is not auto, on, off or a list of sizes in px such as 128,256,512", "scales")
         sizes = [int(part) for part in parts]
     else:
         sizes = [int(size) for size in spec]
     if not sizes:
-        raise InputError("the list of sizes is empty; use auto, off or sizes such as 128,256,512", "scales")
+        raise InputError("the list of sizes is empty; use auto, on, off or sizes such as 128,256,512", "scales")
     if any(not MIN_SIDE <= size <= MAX_SIDE for size in sizes):
         raise InputError(f"{sizes} has a size outside {MIN_SIDE} to {MAX_SIDE} px", "scales")
     if any(b <= a for a, b in zip(sizes, sizes[1:])):
@@ -55,17 +58,19 @@ def _scaled(output_hw: tuple[int, int], longest: int) -> tuple[int, int] | None:
 def scale_ladder(output_hw: tuple[int, int], spec: ScalesSetting = "auto") -> list[tuple[int, int]]:
     """(H, W) of every scale, smallest first, the last being `output_hw`; aspect ratio kept.
 
-    auto: output size divided by sqrt(2) as long as the longest side stays at
-    or above LADDER_START (a single scale for outputs up to 181 px). A list
+    on: output size divided by sqrt(2) as long as the longest side stays at
+    or above LADDER_START (a single scale for outputs up to 181 px); auto:
+    the same for outputs whose longest side is at least LADDER_FROM, one
+    scale below (where one scale paints as well, see the README). A list
     gives the longest sides of the scales; sizes at or above the output's
     longest side are refused, and the output size always ends the ladder.
     Scales whose short side would fall under MIN_SIDE are left out.
     """
     mode = parse_scales(spec)
     longest = max(output_hw)
-    if mode == "off":
+    if mode == "off" or (mode == "auto" and longest < LADDER_FROM):
         return [tuple(output_hw)]
-    if mode == "auto":
+    if mode in ("auto", "on"):
         sides: list[int] = []
         side = longest / LADDER_RATIO
         while round(side) >= LADDER_START:

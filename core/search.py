@@ -35,7 +35,7 @@ from .checks import normalize_weights
 from .errors import InputError, StopRequested
 from .images import MIN_SIDE, fit_size
 from .memory import gradient_run
-from .objective import prepare_run
+from .run_setup import prepare_run
 from .optimize import OptimizationResult, optimize_pixels
 from .rotation import RotationSpec
 from .settings import LossSettings, SearchSettings
@@ -199,7 +199,7 @@ class _Layout:
 class Proxy:
     """Everything a population shares, and the batched proxy run of a generation.
 
-    Built once per search: the run set-up at the proxy size (objective.prepare_run,
+    Built once per search: the run set-up at the proxy size (run_setup.prepare_run,
     as `stylize` makes it), the content's features, the unrotated targets.
     `targets` makes one candidate's style targets; `run` optimises a whole
     generation as one batch. Public so that benchmarks can time a generation

@@ -38,6 +38,8 @@ MAX_SEED = 2**64 - 1
 # Each loss term is a relative error of order 1 (losses.py); a weight 1e4 times another already
 # leaves that other term without effect, so larger ones are refused as a likely old-scale value.
 MAX_LOSS_WEIGHT = 1e4
+# A tile's halos are 96 px wide for relu5_1 (tiles.py): smaller cores would be mostly halo.
+MIN_TILE = 64
 
 
 def _set(settings: object, name: str, value: object) -> None:
@@ -117,7 +119,8 @@ class RunSettings:
     preserve_color: str = "none"
     history_every: int = 0  # 0: about 50 points over the run
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16, see precision.py
-    scales: ScalesSetting = "off"  # auto | off | longest sides of the coarser scales, see scales.py
+    scales: ScalesSetting = "auto"  # auto | on | off | longest sides of the coarser scales, see scales.py
+    tile: int = 0  # px of a tile's core, 0: tiles only where the whole image does not fit (memory.py)
 
     def __post_init__(self) -> None:
         if self.exact is not None:
@@ -136,6 +139,9 @@ class RunSettings:
         check_int(self.history_every, "history_every", 0)
         check_choice(self.dtype, DTYPE_CHOICES, "dtype")
         parse_scales(self.scales)
+        check_int(self.tile, "tile", 0, MAX_SIDE, meaning="px, 0: as memory needs")
+        if 0 < self.tile < MIN_TILE:
+            raise InputError(f"{self.tile} px is smaller than {MIN_TILE} px; use 0 (as memory needs) or {MIN_TILE} px or more", "tile")
 
     @property
     def learning_rate(self) -> float:

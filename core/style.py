@@ -19,6 +19,8 @@ from .images import MIN_SIDE, check_image, check_mask, resize
 from .losses import gram_matrix
 from .regions import guided_gram, layer_masks, resize_mask
 from .rotation import RotationSpec, dfr_rotate_features, rotate_style_image, size_for_rotation
+from .tiles import TilePlan
+from .tiling import tiled_grams
 from .vgg import FeatureExtractor
 
 MIX_MODES = ("gram", "feature")
@@ -139,6 +141,23 @@ def style_size(image_hw: tuple[int, int], output_hw: tuple[int, int], scale: flo
     return max(MIN_SIDE, round(height * factor)), max(MIN_SIDE, round(width * factor))
 
 
+def _view_images(
+    image: torch.Tensor, size: tuple[int, int], angles: Sequence[float | None], device: torch.device
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """(index, image VGG sees) of one style at its working size, turned by each angle (None: as it is).
+
+    A turned image is grown first where its crop would fall under MIN_SIDE.
+    """
+    working = resize(image, size).to(device)
+    for index, angle in enumerate(angles):
+        if angle is None:
+            yield index, working
+        else:
+            grown = size_for_rotation(size, angle, MIN_SIDE)
+            source = working if grown == tuple(size) else resize(image, grown).to(device)
+            yield index, rotate_style_image(source, angle)
+
+
 def _views(
     extractor: FeatureExtractor,
     image: torch.Tensor,
@@ -150,25 +169,37 @@ def _views(
 ) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
     """(index, features at `layers`) of one style at its working size, seen at each angle (None: as it is).
 
-    In 'image' mode each angle turns the image before VGG (grown first if the
-    turned crop would fall under MIN_SIDE); in 'dfr' mode VGG runs once and
-    the angles act on its feature maps.
+    In 'image' mode each angle turns the image before VGG (_view_images); in
+    'dfr' mode VGG runs once and the angles act on its feature maps.
     """
-    working = resize(image, size).to(device)
-    plain: dict[str, torch.Tensor] | None = None
-    for index, angle in enumerate(angles):
-        if angle is None or rotation_mode == "dfr":
-            if plain is None:
-                found = extractor(working)
-                plain = {layer: found[layer] for layer in layers}
-            yield index, plain if angle is None else {
-                layer: dfr_rotate_features(features, int(angle)) for layer, features in plain.items()
-            }
-        else:
-            grown = size_for_rotation(size, angle, MIN_SIDE)
-            source = working if grown == tuple(size) else resize(image, grown).to(device)
-            found = extractor(rotate_style_image(source, angle))
+    if rotation_mode != "dfr":
+        for index, view in _view_images(image, size, angles, device):
+            found = extractor(view)
             yield index, {layer: found[layer] for layer in layers}
+        return
+    found = extractor(resize(image, size).to(device))
+    plain = {layer: found[layer] for layer in layers}
+    for index, angle in enumerate(angles):
+        yield index, plain if angle is None else {
+            layer: dfr_rotate_features(features, int(angle)) for layer, features in plain.items()
+        }
+
+
+def _grams(
+    extractor: FeatureExtractor,
+    view: torch.Tensor,
+    layers: Sequence[str],
+    mask: torch.Tensor | None,
+    tiles: TilePlan | None,
+) -> dict[str, torch.Tensor]:
+    """Grams [C, C] of one image VGG sees at `layers`, guided by a mask of its size if given; in tiles if given."""
+    if tiles is not None:
+        return {layer: gram[0] for layer, gram in tiled_grams(extractor, view, layers, tiles, mask).items()}
+    found = extractor(view)
+    return {
+        layer: (gram_matrix(found[layer]) if mask is None else guided_gram(found[layer], layer_masks(mask, found[layer].shape[-2:])))[0]
+        for layer in layers
+    }
 
 
 def _view_grams(
@@ -178,8 +209,14 @@ def _view_grams(
     output_hw: tuple[int, int],
     device: torch.device,
     angles: Sequence[float | None],
+    tiles: TilePlan | None = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """The mixed Gram targets of the recipe seen at each angle, one dict per angle."""
+    """The mixed Gram targets of the recipe seen at each angle, one dict per angle.
+
+    tiles: how to tile the style images of a large output (tiling.tiled_grams).
+    The 'feature' mix and 'dfr' rotations need whole feature maps, so they
+    are computed untiled.
+    """
     rotation_mode = spec.rotation.mode if spec.rotation is not None else "image"
     if spec.mode == "feature":
         size = (max(MIN_SIDE, round(spec.scale * output_hw[0])), max(MIN_SIDE, round(spec.scale * output_hw[1])))
@@ -198,11 +235,14 @@ def _view_grams(
         size = style_size(tuple(image.shape[-2:]), output_hw, spec.scale)
         # A style mask comes without rotations (StyleSpec refuses both), so every view here is the plain one.
         mask = resize_mask(style_mask.to(device), size) if style_mask is not None else None
-        for index, features in _views(extractor, image, size, angles, rotation_mode, layers, device):
+        if rotation_mode == "dfr":
+            views = ({layer: gram_matrix(found[layer])[0] for layer in layers}
+                     for _, found in _views(extractor, image, size, angles, rotation_mode, layers, device))  # fmt: skip
+        else:
+            views = (_grams(extractor, view, layers, mask, tiles) for _, view in _view_images(image, size, angles, device))
+        for index, view_grams in enumerate(views):
             for layer in layers:
-                found = features[layer]
-                gram = gram_matrix(found) if mask is None else guided_gram(found, layer_masks(mask, found.shape[-2:]))
-                part = weight * gram[0]
+                part = weight * view_grams[layer]
                 grams[index][layer] = part if layer not in grams[index] else grams[index][layer] + part
     return grams
 
@@ -216,6 +256,7 @@ def compute_style_targets(
     device: torch.device,
     *,
     plain: Mapping[str, torch.Tensor] | None = None,
+    tiles: TilePlan | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per-layer target Gram matrices [C, C] (fp32) for a style recipe; [K, C, C] for a regional one.
 
@@ -235,7 +276,7 @@ def compute_style_targets(
                 extractor,
                 replace(spec, images=[image], weights=[1.0], masks=None, style_masks=[style_masks[index]],
                         rotation=spec.rotation_of(index), rotations=None),
-                layers, output_hw, device,
+                layers, output_hw, device, tiles=tiles,
             ) if spec.regional or spec.weights[index] > 0 else None
             for index, image in enumerate(spec.images)
         ]  # fmt: skip
@@ -252,7 +293,7 @@ def compute_style_targets(
         views = [(None, 1.0 - rotation.rho)] + [(a, rotation.rho * w) for a, w in zip(rotation.angles, rotation.weights)]
     views = [(angle, weight) for angle, weight in views if weight > 0]
     needed = [angle for angle, _ in views if angle is not None or plain is None]
-    computed = iter(_view_grams(extractor, spec, layers, output_hw, device, needed))
+    computed = iter(_view_grams(extractor, spec, layers, output_hw, device, needed, tiles))
     targets: dict[str, torch.Tensor] = {}
     for angle, weight in views:
         grams = plain if angle is None and plain is not None else next(computed)

@@ -1,6 +1,6 @@
 """`stylize`: the whole job for one content image, from checked inputs to the result and its metrics.
 
-It prepares the run once (objective.prepare_run), runs the optimisation loop
+It prepares the run once (run_setup.prepare_run), runs the optimisation loop
 once per scale of the coarse-to-fine ladder (one scale unless `scales` asks
 for more), carrying Adam's state across scales, and reports what it did.
 """
@@ -16,7 +16,8 @@ import torch
 from .images import check_image, keep_luminance_only, resize
 from .memory import gradient_run
 from .metrics import LossRecord, RunMetrics
-from .objective import RunSetup, prepare_run
+from .memory import MemoryPlan
+from .run_setup import RunSetup, memory_plan, prepare_run
 from .optimize import StepInfo, carry_moments, optimize_pixels, record_losses
 from .precision import dtype_name
 from .scales import parse_scales, scale_ladder, split_steps
@@ -56,6 +57,17 @@ def _previews_at(
         on_step(replace(info, preview=lambda: resize(info.preview(), output_hw)))
 
     return forward
+
+
+def plan_memory_for(
+    model: VGGModel, content: torch.Tensor, run: RunSettings, loss: LossSettings, device: torch.device | str = "cpu"
+) -> MemoryPlan:
+    """How `stylize` will use memory for this content at these settings: whole or tiled, and about how much.
+
+    The doors show it before the run starts; `stylize` plans the same way itself.
+    """
+    output_hw = run.output_hw(tuple(content.shape[-2:]))
+    return memory_plan(model, loss, output_hw, run.optimizer, torch.device(device), run.tile, dtype=run.dtype)
 
 
 def stylize(
@@ -109,6 +121,7 @@ def _run(
     setup = prepare_run(
         model, content, style, loss, output_hw, device, run.dtype,
         match_colors=run.preserve_color == "histogram", optimizer=run.optimizer, strength_map=strength_map,
+        tile=run.tile,
     )  # fmt: skip
     ladder = scale_ladder(output_hw, run.scales)
     plan = [(hw, steps) for hw, steps in zip(ladder, split_steps(ladder, run.steps)) if steps > 0]
@@ -120,7 +133,7 @@ def _run(
     moments: dict[str, torch.Tensor] | None = None
     for index, (hw, steps) in enumerate(plan):
         result = optimize_pixels(
-            setup.objective_at(resize(setup.content, hw)),
+            setup.objective_at(resize(setup.content, hw), should_stop),
             resize(image, hw).to(device),
             steps,
             optimizer=run.optimizer,
@@ -136,7 +149,11 @@ def _run(
         moments = result.moments
         # A coarse scale's closing record would repeat the step the next scale starts with.
         history += result.history if index == len(plan) - 1 else result.history[:-1]
-        scales.append({"size": list(hw), "steps": steps, "first_step": done, "seconds": result.seconds})
+        tiles = setup.tiles_at(hw)
+        scales.append({
+            "size": list(hw), "steps": steps, "first_step": done, "seconds": result.seconds,
+            "tile": tiles.core if tiles is not None else None,
+        })  # fmt: skip
         image, done, seconds = result.image, done + steps, seconds + result.seconds
     image = image.float().cpu()
     if run.preserve_color == "luminance":
@@ -160,6 +177,7 @@ def _run(
         device=str(device),
         scales=parse_scales(run.scales),
         compute_dtype=dtype_name(setup.precision),
+        estimated_bytes=setup.memory.need if setup.memory is not None else None,
         channels_last=setup.channels_last,
     )
     metrics = RunMetrics(

@@ -57,6 +57,21 @@ class Architecture:
         block = int(layer[4] if layer.startswith("pool") else layer[-3])
         return self.blocks[block - 1][0]
 
+    def stride(self, layer: str) -> int:
+        """A layer's stride in image pixels: 2 ** the poolings up to and including it."""
+        return 2 ** sum(name.startswith("pool") for name in self.layer_names[: self.layer_index[layer] + 1])
+
+    def reach(self, deepest: str) -> int:
+        """How far (px) the pixels a `deepest` position depends on reach beyond its own stride x stride block.
+
+        Each 3x3 convolution reaches one of its layer's positions further on
+        every side, i.e. its layer's stride in pixels; a 2x2 pooling reads
+        exactly the block of the position it makes, so it adds nothing.
+        """
+        return sum(
+            self.stride(name) for name in self.layer_names[: self.layer_index[deepest] + 1] if name.startswith("conv")
+        )
+
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """State-dict keys (without the `features.` prefix) and their shapes."""
         shapes: dict[str, tuple[int, ...]] = {}

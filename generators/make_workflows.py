@@ -47,7 +47,7 @@ def optimize(node_id: int, pos: tuple[int, int], style: tuple[int, int], steps: 
     inputs = {
         "vgg": link(1), "content": link(2), "style": style, "steps": steps, "optimizer": "adam",
         "learning_rate": 0.0, "size": size, "init": "content", "preserve_color": "none", "seed": 0,
-        "preview_interval": 10, "dtype": "auto", "scales": "off", **extra,
+        "preview_interval": 10, "dtype": "auto", "scales": "auto", "tile": 0, **extra,
     }  # fmt: skip
     return Node(node_id, "NST_Optimize", "Optimize", pos, inputs)
 

@@ -12,6 +12,7 @@ from comfy_api.latest import io
 from ..core.errors import InputError, inputs_named
 from ..core.images import MAX_SIDE, MIN_SIDE, pil_to_tensor
 from ..core.memory import estimate_run_bytes
+from ..core.scales import LADDER_FROM
 from ..core.metrics import RunMetrics
 from ..core.optimize import StepInfo
 from ..core.plot import plot_losses
@@ -42,7 +43,7 @@ _RUN_NAMES = input_names({"lr": "learning_rate"})
 
 
 def run_settings(learning_rate: float, **inputs: object) -> RunSettings:
-    """The node's run inputs (steps, optimizer, size, init, preserve_color, seed, dtype, scales) as RunSettings."""
+    """The node's run inputs (steps, optimizer, size, init, preserve_color, seed, dtype, scales, tile) as RunSettings."""
     with inputs_named(_RUN_NAMES):
         return RunSettings(lr=float(learning_rate) if learning_rate != 0 else None, **inputs)
 
@@ -177,8 +178,22 @@ class Optimize(io.ComfyNode):
                     "scales",
                     default=_DEFAULTS.scales,
                     tooltip=(
-                        "Coarse-to-fine: off (one size), auto (from about 128 px up by x1.41, most steps at the small "
-                        "sizes), or the coarser longest sides in px, e.g. 128, 256."
+                        "Coarse-to-fine: on (from about 128 px up by x1.41, most steps at the small sizes, so the "
+                        f"style's strokes keep their size on the canvas), auto (on for results of {LADDER_FROM} px "
+                        "and more, else one size), off (one size), or the coarser longest sides in px, e.g. 128, 256."
+                    ),
+                ),
+                io.Int.Input(
+                    "tile",
+                    default=_DEFAULTS.tile,
+                    min=0,
+                    max=MAX_SIDE,
+                    step=16,
+                    optional=True,
+                    tooltip=(
+                        "0: compute each step on the whole image, or in tiles when it does not fit in memory. "
+                        "A size in px: tiles of that size for larger images. Tiling is exact (no seams) and "
+                        "slower; it lets large images fit."
                     ),
                 ),
                 LOSS.Input(
@@ -226,7 +241,8 @@ class Optimize(io.ComfyNode):
         seed: int,
         preview_interval: int,
         dtype: str = "auto",
-        scales: str = "off",
+        scales: str = _DEFAULTS.scales,
+        tile: int = 0,
         loss: LossSettings | None = None,
         init_image: torch.Tensor | None = None,
         strength_map: torch.Tensor | None = None,
@@ -236,7 +252,7 @@ class Optimize(io.ComfyNode):
         loss = expect(loss, LossSettings, "loss", optional=True) or LossSettings()
         run = run_settings(
             learning_rate, steps=steps, optimizer=optimizer, size=size, init=init,
-            preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales,
+            preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales, tile=tile,
         )  # fmt: skip
         contents = image_to_list(content, "content")
         inits = per_content(init_image, len(contents), image_to_list, "init_image", "image")

@@ -65,6 +65,14 @@ def test_stylize_end_to_end(tmp_path, images, vgg_path):
     assert Image.open(plot).size == (768, 480)
 
 
+def test_the_memory_plan_is_shown_before_the_run(tmp_path, images, vgg_path):
+    proc = nst(*_base(images, tmp_path / "o.png", vgg_path), "--size", "80", "--tile", "64", "--steps", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("nst: 80x60 in tiles of 64 px: about "), proc.stderr
+    refused = nst(*_base(images, tmp_path / "p.png", vgg_path), "--tile", "16", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith("nst: error: --tile: 16 px is smaller than 64 px")
+
+
 def test_exact_size_and_seed_reproducible(tmp_path, images, vgg_path):
     outs = []
     for name in ("first.png", "second.png"):

@@ -97,7 +97,7 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
         {"vgg": "NST_VGG", "content": "IMAGE", "style": "NST_STYLE", "steps": "INT", "optimizer": "COMBO",
          "learning_rate": "FLOAT", "size": "INT", "init": "COMBO", "preserve_color": "COMBO", "seed": "INT",
          "preview_interval": "INT", "dtype": "COMBO", "scales": "STRING"},
-        {"loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK"},
+        {"tile": "INT", "loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK"},
         ["IMAGE", "IMAGE", "STRING"],
     ),  # fmt: skip
     "NST_RotationDESearch": (

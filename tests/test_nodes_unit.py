@@ -225,7 +225,7 @@ STYLE_MIX_INPUTS = [
 ]  # fmt: skip
 OPTIMIZE_INPUTS = [
     "vgg", "content", "style", "steps", "optimizer", "learning_rate", "size", "init", "preserve_color", "seed",
-    "preview_interval", "dtype", "scales", "loss", "init_image", "strength_map",
+    "preview_interval", "dtype", "scales", "tile", "loss", "init_image", "strength_map",
 ]  # fmt: skip
 
 
@@ -362,6 +362,15 @@ def test_optimize_single_image_metrics_match_the_cli_format(comfy, vgg_model, pr
     assert {"steps", "seconds", "seconds_per_step", "device", "size", "final", "history", "params"} <= set(data)
     assert data["params"]["optimizer"] == "lbfgs" and data["params"]["lr"] == 1.0
     assert all(preview is None for _, _, preview in progress_events)
+
+
+def test_optimize_tiles_when_asked_and_names_a_bad_tile(comfy, vgg_model, progress_events):
+    content = comfy_image(torch.rand(1, 3, 80, 80))
+    _, _, metrics = _optimize(comfy, vgg_model, content, plain_style(), size=80, tile=64, preview_interval=0)
+    data = json.loads(metrics)
+    assert data["params"]["tile"] == 64 and data["scales"][-1]["tile"] == 64
+    with pytest.raises(InputError, match="tile: 48 px is smaller than 64 px"):
+        _optimize(comfy, vgg_model, content, plain_style(), size=80, tile=48)
 
 
 def test_optimize_uses_loss_and_init_image(comfy, vgg_model, progress_events):

@@ -7,6 +7,7 @@ import torch
 
 from nst_nodes.core.errors import InputError, NonFiniteLossError, StopRequested
 from nst_nodes.core.images import rgb_to_ycbcr
+from nst_nodes.core.objective import Objective
 from nst_nodes.core.optimize import optimize_pixels
 from nst_nodes.core.transfer import stylize
 from nst_nodes.core.style import StyleSpec
@@ -82,16 +83,21 @@ def test_callbacks_and_stop(vgg_model, small_images):
 def test_nan_loss_stops_the_run_at_once(optimizer):
     calls = []
 
-    def objective(image):
-        calls.append(1)
-        value = (image - 0.5).pow(2).flatten(1).mean(1)
-        if len(calls) >= 4:
-            value = value * float("nan")
-        return {"content": value, "style": value * 0, "tv": value * 0, "total": value}
+    class TurnsNaN:
+        """A quadratic loss that becomes NaN at its fourth evaluation."""
+
+        backward = Objective.backward
+
+        def __call__(self, image):
+            calls.append(1)
+            value = (image - 0.5).pow(2).flatten(1).mean(1)
+            if len(calls) >= 4:
+                value = value * float("nan")
+            return {"content": value, "style": value * 0, "tv": value * 0, "total": value}
 
     seen = []
     with pytest.raises(NonFiniteLossError, match="step 3"):
-        optimize_pixels(objective, torch.rand(1, 3, 8, 8), 20, optimizer, 0.1, on_step=lambda info: seen.append(info.step))
+        optimize_pixels(TurnsNaN(), torch.rand(1, 3, 8, 8), 20, optimizer, 0.1, on_step=lambda info: seen.append(info.step))
     assert seen == [1, 2, 3] and len(calls) == 4
 
 

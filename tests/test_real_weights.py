@@ -13,12 +13,14 @@ import pytest
 import torch
 
 from nst_nodes.core.errors import InputError
+from nst_nodes.core.images import load_image
 from nst_nodes.core.transfer import stylize
-from nst_nodes.core.quality import content_distance, structure_score, style_distance
+from nst_nodes.core.quality import canvas_style_distance, content_distance, structure_score, style_distance
 from nst_nodes.core.style import StyleSpec
 from nst_nodes.core.vgg import VGG16, VGGModel
 from nst_nodes.core.weights import load_model
 
+from conftest import SAMPLES
 from helpers import photo, settings
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_2", "relu5_1", "relu5_3")
@@ -70,14 +72,29 @@ def test_coarse_to_fine_is_no_worse_than_one_scale(real_vgg16):
     content, style = photo("chelsea", 256), photo("immunohistochemistry", 256)
     results = {
         scales: stylize(real_vgg16, content, StyleSpec([style]), *settings(size=256, steps=120, scales=scales)).image
-        for scales in ("off", "auto")
+        for scales in ("off", "on")
     }
     structure = {k: structure_score(v, content) for k, v in results.items()}
     distance = {k: style_distance(real_vgg16, v, style) for k, v in results.items()}
     # measured: 0.80 vs 0.87 and 1.2x; the engine before real weights (Adam 0.1 restarting at
     # every scale) gave 0.40 vs 0.72 and 2.1x
-    assert structure["auto"] >= structure["off"] - 0.1, structure
-    assert distance["auto"] <= 1.3 * distance["off"], distance
+    assert structure["on"] >= structure["off"] - 0.1, structure
+    assert distance["on"] <= 1.3 * distance["off"], distance
+
+
+def test_coarse_to_fine_paints_a_large_result_at_the_canvas_scale(real_vgg16):
+    """At 768 px `auto` climbs the ladder: the style reads on the whole picture (judged shrunk to 256 px)."""
+    content, style = photo("chelsea", 768), load_image(SAMPLES / "style_waves.png", "style")
+    runs = {
+        scales: stylize(real_vgg16, content, StyleSpec([style]), *settings(size=768, steps=40, scales=scales))
+        for scales in ("off", "auto")
+    }
+    assert len(runs["auto"].metrics.scales) > 1 and len(runs["off"].metrics.scales) == 1
+    canvas = {k: canvas_style_distance(real_vgg16, run.image, style) for k, run in runs.items()}
+    structure = {k: structure_score(run.image, content) for k, run in runs.items()}
+    # measured (benchmarks/ladder.py, 60 steps): 0.227 against 0.366 at the canvas scale, structure 0.75 and 0.96
+    assert canvas["auto"] < 0.8 * canvas["off"], canvas
+    assert structure["auto"] >= 0.6, structure
 
 
 def _tile_changes(result: torch.Tensor, content: torch.Tensor, grid: int = 4) -> torch.Tensor:

@@ -19,12 +19,12 @@ from nst_nodes.core import allocator, precision
 from nst_nodes.core import transfer as transfer_module
 from nst_nodes.core.errors import InputError
 from nst_nodes.core.losses import gram_matrix
-from nst_nodes.core.objective import build_objective
+from nst_nodes.core.run_setup import build_objective
 from nst_nodes.core.optimize import optimize_pixels
 from nst_nodes.core.settings import LossSettings, RunSettings
 from nst_nodes.core.transfer import stylize
 from nst_nodes.core.precision import FP16_LOSS_SCALE, compute_dtype, cpu_has_native_bf16
-from nst_nodes.core.scales import LADDER_RATIO, LADDER_START, parse_scales, scale_ladder, split_steps
+from nst_nodes.core.scales import LADDER_FROM, LADDER_RATIO, LADDER_START, parse_scales, scale_ladder, split_steps
 from nst_nodes.core.style import StyleSpec
 
 from helpers import pil_resize, settings
@@ -211,8 +211,8 @@ SHAPES = [(512, 512), (300, 500), (1024, 768), (257, 129), (40, 900), (181, 181)
 
 
 @pytest.mark.parametrize("output_hw", SHAPES)
-def test_auto_ladder_grows_by_sqrt2_to_the_requested_size_keeping_the_aspect(output_hw):
-    ladder = scale_ladder(output_hw, "auto")
+def test_ladder_grows_by_sqrt2_to_the_requested_size_keeping_the_aspect(output_hw):
+    ladder = scale_ladder(output_hw, "on")
     assert ladder[-1] == output_hw
     height, width = output_hw
     for (h1, w1), (h2, w2) in zip(ladder, ladder[1:]):
@@ -227,12 +227,18 @@ def test_auto_ladder_grows_by_sqrt2_to_the_requested_size_keeping_the_aspect(out
         assert max(output_hw) < LADDER_START * LADDER_RATIO or min(output_hw) * LADDER_START / max(output_hw) < 32
 
 
+def test_auto_climbs_the_ladder_from_the_measured_size_on():
+    assert scale_ladder((LADDER_FROM - 1, LADDER_FROM - 1), "auto") == [(LADDER_FROM - 1, LADDER_FROM - 1)]
+    assert scale_ladder((LADDER_FROM, 500), "auto") == scale_ladder((LADDER_FROM, 500), "on")
+    assert len(scale_ladder((LADDER_FROM, 500), "auto")) > 1
+
+
 def test_explicit_and_off_ladders():
     assert scale_ladder((384, 512), "off") == [(384, 512)]
     assert scale_ladder((384, 512), "128,256") == [(96, 128), (192, 256), (384, 512)]
     assert scale_ladder((384, 512), [128, 512]) == [(96, 128), (384, 512)]
     assert parse_scales(" AUTO ") == "auto" and parse_scales("64, 128") == (64, 128)
-    for bad, message in (("256,128", "must increase"), ("abc", "not auto, off"), ("16", "outside"), ([], "empty")):
+    for bad, message in (("256,128", "must increase"), ("abc", "not auto, on, off"), ("16", "outside"), ([], "empty")):
         with pytest.raises(InputError, match=message):
             parse_scales(bad)
     with pytest.raises(InputError, match="beyond the result's longest side"):
@@ -241,7 +247,7 @@ def test_explicit_and_off_ladders():
 
 @pytest.mark.parametrize("steps", [1, 2, 5, 37, 300, 1000])
 def test_steps_split_sums_to_the_total_with_most_at_small_scales(steps):
-    ladder = scale_ladder((512, 512), "auto")
+    ladder = scale_ladder((512, 512), "on")
     counts = split_steps(ladder, steps)
     assert sum(counts) == steps and len(counts) == len(ladder)
     assert counts[-1] >= 1 and min(counts) >= 0
@@ -288,7 +294,7 @@ def test_cli_passes_dtype_and_scales():
     chosen = run_settings_from_args(args)
     assert chosen.dtype == "bf16" and scale_ladder((512, 512), chosen.scales)[0] == (128, 128)
     defaults = run_settings_from_args(build_parser().parse_args(["stylize", "--content", "c", "--style", "s", "--out", "o"]))
-    assert (defaults.dtype, defaults.scales) == ("auto", "off")  # README's knob table
+    assert (defaults.dtype, defaults.scales) == ("auto", "auto")  # README's knob table
 
 
 # ---------------------------------------------------------------- allocator
