@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from nst_nodes.core.errors import InputError  # noqa: E402
 from nst_nodes.core.images import MAX_SIDE, load_image, save_image  # noqa: E402
-from nst_nodes.core.memory import MemoryPlan, available_bytes  # noqa: E402
+from nst_nodes.core.memory import MemoryPlan, available_bytes, largest_fitting  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
 from nst_nodes.core.transfer import plan_memory_for, stylize  # noqa: E402
@@ -82,17 +82,17 @@ def plan(model: VGGModel, size: int) -> MemoryPlan:
     return plan_memory_for(model, torch.zeros(1, 3, 64, 64), RunSettings(exact=(size, size)), LossSettings())
 
 
-def largest_accepted(model: VGGModel) -> int:
-    """The largest square the planner accepts here (tiled as needed), by bisection over multiples of 16."""
-    low, high = 1, MAX_SIDE // 16
-    while low < high:
-        middle = (low + high + 1) // 2
+def largest_accepted(model: VGGModel) -> int | None:
+    """The largest square the planner accepts here (tiled as needed)."""
+
+    def accepted(hw: tuple[int, int]) -> bool:
         try:
-            plan(model, middle * 16)
-            low = middle
+            plan(model, hw[0])
         except InputError:  # refused: too large for this machine
-            high = middle - 1
-    return low * 16
+            return False
+        return True
+
+    return largest_fitting((MAX_SIDE, MAX_SIDE), accepted)
 
 
 def sheet_rows(content: torch.Tensor, style: torch.Tensor, images: dict[int, Path]) -> list[list[torch.Tensor]]:

@@ -150,7 +150,7 @@ def plan_memory(
     _refuse(hw, lambda side_hw: need(side_hw, smallest), how, free, device, optimizer, what)
 
 
-def _largest_fitting(hw: tuple[int, int], fits: Callable[[tuple[int, int]], bool]) -> int | None:
+def largest_fitting(hw: tuple[int, int], fits: Callable[[tuple[int, int]], bool]) -> int | None:
     """The largest longest side (a multiple of 16, aspect kept) for which `fits`, or None below MIN_SIDE."""
     def scaled(longest: int) -> tuple[int, int]:
         factor = longest / max(hw)
@@ -219,7 +219,7 @@ def _refuse(
     what: str,
 ) -> NoReturn:
     """Raise the error for a run that does not fit: what it needs, what is free, the largest size that fits."""
-    fits = _largest_fitting(hw, lambda side_hw: need(side_hw) <= free)
+    fits = largest_fitting(hw, lambda side_hw: need(side_hw) <= free)
     hint = f"use a size of {fits} px or less" if fits else "free memory or use another device"
     raise InputError(
         f"a {hw[1]}x{hw[0]} run needs about {need(hw) / 2**30:.1f} GiB{how} but {device} has "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -68,15 +68,24 @@ class RunSetup:
     optimizer: str = "adam"
     tile: int = 0  # tile size in px, 0: as memory decides (memory.plan_memory)
     memory: MemoryPlan | None = None  # of the working size; None for a batch, which is never tiled
+    _tiles: dict[tuple[int, int], TilePlan | None] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def backward_scale(self) -> float:
         return FP16_LOSS_SCALE if self.precision == torch.float16 else 1.0
 
     def tiles_at(self, hw: tuple[int, int]) -> TilePlan | None:
-        """How images of `hw` are tiled in this run, or None to take them whole (memory.plan_memory)."""
+        """How images of `hw` are tiled in this run, or None to take them whole (memory.plan_memory).
+
+        Planned once per size, against the free memory measured when the run was prepared.
+        """
         if self.memory is None:
             return None
+        if hw not in self._tiles:
+            self._tiles[hw] = self._plan_tiles(hw)
+        return self._tiles[hw]
+
+    def _plan_tiles(self, hw: tuple[int, int]) -> TilePlan | None:
         plan = plan_memory(
             hw, self.loss.layers_needed(), self.content_layers, self.optimizer, self.device, self.tile,
             available=self.memory.free, architecture=self.extractor.architecture,
