@@ -66,11 +66,8 @@ def strongest_channels(features: torch.Tensor, count: int) -> list[int]:
 def feature_grid(features: torch.Tensor, count: int = 16, title: str = "", tile: int = 128) -> Image.Image:
     """The `count` most active channels of one layer as a labelled grid of grey tiles."""
     indices = strongest_channels(features, count)
-    maps = features[0, indices].float()
-    height, width = maps.shape[-2:]
-    scale = tile / max(height, width)
-    tile_h, tile_w = max(1, round(height * scale)), max(1, round(width * scale))
-    maps = F.interpolate(maps.unsqueeze(1), size=(tile_h, tile_w), mode="nearest").squeeze(1)
+    maps = _tiles(features[0, indices], tile)
+    tile_h, tile_w = maps.shape[-2:]
     columns = math.ceil(math.sqrt(len(indices)))
     rows = math.ceil(len(indices) / columns)
     label_font, title_font = font(12), font(16)
@@ -86,9 +83,30 @@ def feature_grid(features: torch.Tensor, count: int = 16, title: str = "", tile:
         x = gap + (slot % columns) * (tile_w + gap)
         y = top + (slot // columns) * (tile_h + label_h + gap)
         draw.text((x, y), f"ch {channel}", fill=INK, font=label_font)
-        grey = (normalize_for_display(feature_map) * 255).round().to(torch.uint8).numpy()
-        canvas.paste(Image.fromarray(grey, mode="L").convert("RGB"), (x, y + label_h))
+        canvas.paste(_grey(feature_map), (x, y + label_h))
     return canvas
+
+
+def correlations(gram: torch.Tensor) -> torch.Tensor:
+    """G_ij / sqrt(G_ii G_jj): which channels fire together, whatever their strength (0 for silent ones).
+
+    A few strong channels dominate a raw Gram matrix's colour scale; this shows its structure.
+    """
+    scale = gram.diagonal().clamp(min=0).sqrt()
+    return (gram / (scale[:, None] * scale[None, :]).clamp(min=1e-12)).clamp(0, 1)
+
+
+def _tiles(maps: torch.Tensor, tile: int) -> torch.Tensor:
+    """Channel maps [N, H, W] scaled (nearest) so the longer side is `tile` px, keeping the aspect."""
+    height, width = maps.shape[-2:]
+    scale = tile / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(maps.float().unsqueeze(1), size=size, mode="nearest").squeeze(1)
+
+
+def _grey(feature_map: torch.Tensor) -> Image.Image:
+    grey = (normalize_for_display(feature_map) * 255).round().to(torch.uint8).numpy()
+    return Image.fromarray(grey, mode="L").convert("RGB")
 
 
 def gram_heatmap(gram: torch.Tensor, title: str = "", size: int = 512) -> Image.Image:
@@ -134,3 +152,44 @@ def inspect_layers(
         heat = gram_heatmap(gram_matrix(features)[0], f"{prefix}{layer} Gram matrix ({channels} x {channels})")
         pictures[layer] = (grid, heat)
     return pictures
+
+
+@torch.no_grad()
+def layer_sheet(
+    extractor_features: dict[str, torch.Tensor], layers: list[str], count: int = 8, title: str = "", tile: int = 96
+) -> Image.Image:
+    """All `layers` of one image on one sheet: a row each, its `count` strongest channels, then its Gram matrix.
+
+    One picture instead of a grid and a heat map per layer, so that a workflow can
+    show five layers in one preview that reads at a normal zoom. The Gram matrix is
+    shown normalised (see `correlations`): at this size its raw form is one colour.
+    """
+    title_font, label_font = font(16), font(13)
+    gap, label_w, top = 6, 96, 30
+    rows = []
+    for layer in layers:
+        features = extractor_features[layer]
+        indices = strongest_channels(features, count)
+        gram = correlations(gram_matrix(features)[0].float().cpu())
+        shrink = Image.BOX if gram.shape[0] > tile else Image.NEAREST  # average cells rather than drop them
+        heat = Image.fromarray(colorize(gram).numpy(), mode="RGB").resize((tile, tile), shrink)
+        rows.append((layer, features.shape[1], [_grey(m) for m in _tiles(features[0, indices], tile)], heat))
+    tile_h = max(max((t.height for t in tiles), default=0) for _, _, tiles, _ in rows)
+    row_h = max(tile_h, tile) + gap
+    most = max(len(tiles) for _, _, tiles, _ in rows)
+    tile_w = max(max((t.width for t in tiles), default=0) for _, _, tiles, _ in rows)
+    width = gap + label_w + most * (tile_w + gap) + gap + tile + gap
+    canvas = Image.new("RGB", (width, top + len(rows) * row_h + gap), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((gap, 6), title, fill=INK, font=title_font)
+    heat_x = gap + label_w + most * (tile_w + gap) + gap
+    for row, (layer, channels, tiles, heat) in enumerate(rows):
+        y = top + row * row_h
+        draw.text((gap, y + 4), layer, fill=INK, font=title_font)
+        draw.text((gap, y + 26), f"{len(tiles)} of {channels} ch", fill=INK, font=label_font)
+        for column, picture in enumerate(tiles):
+            canvas.paste(picture, (gap + label_w + column * (tile_w + gap), y))
+        canvas.paste(heat, (heat_x, y))
+    draw.text((heat_x, 12), "Gram (norm.)", fill=INK, font=label_font)
+    return canvas

@@ -2,7 +2,9 @@
 
 Both files of a workflow come from one graph description below, so they
 cannot drift apart; the UI layout (widget order, socket lists) is taken from
-a running ComfyUI's /object_info with this pack loaded:
+a running ComfyUI's /object_info with this pack loaded. Nodes are placed in
+columns, each sized as the frontend sizes it plus the room its pictures need
+(results, live previews), so that nothing overlaps before or during a run:
 
     python generators/make_workflows.py --server http://127.0.0.1:8188
 
@@ -27,13 +29,19 @@ WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 @dataclass
 class Node:
-    """One node: its id, type, title, place on the canvas and inputs (values, or (node, slot) links)."""
+    """One node: id, type, title, column on the canvas, inputs (values, or (node, slot) links).
+
+    `room` is body height beyond the widgets for what the node shows (an image, a
+    live preview, text); `width` is its width on the canvas.
+    """
 
     id: int
     type: str
     title: str
-    pos: tuple[int, int]
+    column: int
     inputs: dict[str, Any] = field(default_factory=dict)
+    room: int = 0
+    width: int = 320
 
 
 def link(node: int, slot: int = 0) -> tuple[int, int]:
@@ -41,47 +49,59 @@ def link(node: int, slot: int = 0) -> tuple[int, int]:
 
 
 MIX_DEFAULTS = {"weight_2": 1.0, "weight_3": 1.0, "weight_4": 1.0, "mode": "gram", "style_scale": 1.0}
+# Body room for what a node shows, beyond its widgets: the live preview Optimize and the search
+# grow by when a run starts, a 256 px result, the loss plot, the metrics text. Found in the real
+# frontend; tests/test_browser.py checks that no node then overlaps another.
+PREVIEW_ROOM = 240
+IMAGE_ROOM = 280
+PLOT_ROOM = 250
+TEXT_ROOM = 150
 
 
-def optimize(node_id: int, pos: tuple[int, int], style: tuple[int, int], steps: int, size: int, **extra: Any) -> Node:
+def optimize(node_id: int, column: int, style: tuple[int, int], steps: int, size: int, **extra: Any) -> Node:
     inputs = {
         "vgg": link(1), "content": link(2), "style": style, "steps": steps, "optimizer": "adam",
         "learning_rate": 0.0, "size": size, "init": "content", "preserve_color": "none", "seed": 0,
         "preview_interval": 10, "dtype": "auto", "scales": "auto", "tile": 0, **extra,
     }  # fmt: skip
-    return Node(node_id, "NST_Optimize", "Optimize", pos, inputs)
+    return Node(node_id, "NST_Optimize", "Optimize", column, inputs, room=PREVIEW_ROOM)
+
+
+def outputs(first_id: int, column: int, run: int, prefix: str) -> list[Node]:
+    """Result, loss curves and metrics of the Optimize node `run`, stacked in one column."""
+    return [
+        Node(first_id, "SaveImage", "Result", column, {"images": link(run, 0), "filename_prefix": prefix}, room=IMAGE_ROOM),
+        Node(first_id + 1, "PreviewImage", "Loss curves", column, {"images": link(run, 1)}, room=PLOT_ROOM, width=400),
+        Node(first_id + 2, "PreviewAny", "Metrics", column, {"source": link(run, 2)}, room=TEXT_ROOM, width=400),
+    ]
 
 
 def common(style_sample: str = "style_waves.png", style_title: str = "Style image") -> list[Node]:
     return [
-        Node(1, "NST_LoadVGG19", "Load VGG", (40, 60), {"weights": DOWNLOAD, "pooling": "max", "convention": "auto"}),
-        Node(2, "NST_SampleImage", "Content image", (40, 230), {"sample": "content.png"}),
-        Node(3, "NST_SampleImage", style_title, (40, 380), {"sample": style_sample}),
+        Node(1, "NST_LoadVGG19", "Load VGG", 0, {"weights": DOWNLOAD, "pooling": "max", "convention": "auto"}),
+        Node(2, "NST_SampleImage", "Content image", 0, {"sample": "content.png"}),
+        Node(3, "NST_SampleImage", style_title, 0, {"sample": style_sample}),
     ]
 
 
 def basic_style_transfer() -> list[Node]:
     return [
         *common(),
-        Node(4, "NST_StyleMix", "Style", (360, 380), {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
-        optimize(5, (720, 60), link(4), steps=100, size=256),
-        Node(6, "SaveImage", "Result", (1120, 60), {"images": link(5, 0), "filename_prefix": "nst/basic"}),
-        Node(7, "PreviewImage", "Loss curves", (1120, 420), {"images": link(5, 1)}),
-        Node(8, "PreviewAny", "Metrics", (720, 620), {"source": link(5, 2)}),
+        Node(4, "NST_StyleMix", "Style", 0, {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
+        optimize(5, 1, link(4), steps=100, size=256),
+        *outputs(6, 2, run=5, prefix="nst/basic"),
     ]
 
 
 def two_style_mix() -> list[Node]:
     return [
         *common(style_title="Style image 1 (weight 1/4)"),
-        Node(4, "NST_SampleImage", "Style image 2 (weight 3/4)", (40, 530), {"sample": "style_mosaic.png"}),
-        Node(5, "NST_StyleMix", "Style mix 1/4 + 3/4", (360, 380), {
+        Node(4, "NST_SampleImage", "Style image 2 (weight 3/4)", 0, {"sample": "style_mosaic.png"}),
+        Node(5, "NST_StyleMix", "Style mix 1/4 + 3/4", 0, {
             "style_1": link(3), "style_2": link(4), **MIX_DEFAULTS, "weight_1": 0.25, "weight_2": 0.75,
         }),  # fmt: skip
-        optimize(6, (720, 60), link(5), steps=100, size=256),
-        Node(7, "SaveImage", "Result", (1120, 60), {"images": link(6, 0), "filename_prefix": "nst/two_style_mix"}),
-        Node(8, "PreviewImage", "Loss curves", (1120, 420), {"images": link(6, 1)}),
-        Node(9, "PreviewAny", "Metrics", (720, 620), {"source": link(6, 2)}),
+        optimize(6, 1, link(5), steps=100, size=256),
+        *outputs(7, 2, run=6, prefix="nst/two_style_mix"),
     ]
 
 
@@ -94,18 +114,18 @@ def rotation_de_search() -> list[Node]:
     }  # fmt: skip
     return [
         *common(),
-        Node(4, "NST_StyleMix", "Style", (360, 380), {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
-        Node(5, "NST_LossConfig", "Loss (shared by search and render)", (360, 60), {
+        Node(4, "NST_StyleMix", "Style", 0, {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
+        Node(5, "NST_LossConfig", "Loss (shared by search and render)", 0, {
             "content_layers": "relu4_2", "style_layers": "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1",
             "style_layer_weights": "", "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0,
         }),  # fmt: skip
-        Node(6, "NST_RotationDESearch", "Rotation DE search", (720, 60), search),
-        optimize(7, (1120, 60), link(6, 3), steps=60, size=192, loss=link(5)),
-        Node(8, "SaveImage", "Generated images 1, 2", (1520, 60), {"images": link(7, 0), "filename_prefix": "nst/rotation_search"}),
-        Node(9, "PreviewImage", "Search previews (top-k proxies)", (1120, 620), {"images": link(6, 1)}),
-        Node(10, "PreviewAny", "Search report", (720, 760), {"source": link(6, 2)}),
-        Node(11, "PreviewImage", "Loss curves", (1520, 420), {"images": link(7, 1)}),
-        Node(12, "PreviewAny", "Metrics", (1120, 920), {"source": link(7, 2)}),
+        Node(6, "NST_RotationDESearch", "Rotation DE search", 1, search, room=PREVIEW_ROOM),
+        Node(9, "PreviewImage", "Search previews (top-k proxies)", 2, {"images": link(6, 1)}, room=IMAGE_ROOM),
+        Node(10, "PreviewAny", "Search report", 2, {"source": link(6, 2)}, room=TEXT_ROOM),
+        optimize(7, 3, link(6, 3), steps=60, size=192, loss=link(5)),
+        Node(8, "SaveImage", "Generated images 1, 2", 4, {"images": link(7, 0), "filename_prefix": "nst/rotation_search"}, room=IMAGE_ROOM),
+        Node(11, "PreviewImage", "Loss curves", 4, {"images": link(7, 1)}, room=PLOT_ROOM, width=400),
+        Node(12, "PreviewAny", "Metrics", 4, {"source": link(7, 2)}, room=TEXT_ROOM, width=400),
     ]
 
 
@@ -113,37 +133,35 @@ def regional_styles() -> list[Node]:
     """Waves on the left half, mosaic on the right: Style Mix's mask_1/mask_2, drawn by core mask nodes (no upload)."""
     return [
         *common(style_title="Style image 1 (left)"),
-        Node(4, "NST_SampleImage", "Style image 2 (right)", (40, 530), {"sample": "style_mosaic.png"}),
-        Node(5, "SolidMask", "Black 256 x 256", (360, 60), {"value": 0.0, "width": 256, "height": 256}),
-        Node(6, "SolidMask", "White 128 x 256", (360, 240), {"value": 1.0, "width": 128, "height": 256}),
-        Node(7, "MaskComposite", "Right half", (360, 420), {
+        Node(4, "NST_SampleImage", "Style image 2 (right)", 0, {"sample": "style_mosaic.png"}),
+        Node(5, "SolidMask", "Black 256 x 256", 1, {"value": 0.0, "width": 256, "height": 256}),
+        Node(6, "SolidMask", "White 128 x 256", 1, {"value": 1.0, "width": 128, "height": 256}),
+        Node(7, "MaskComposite", "Right half", 1, {
             "destination": link(5), "source": link(6), "x": 128, "y": 0, "operation": "add",
         }),  # fmt: skip
-        Node(8, "InvertMask", "Left half", (360, 650), {"mask": link(7)}),
-        Node(9, "NST_StyleMix", "Style 1 left, style 2 right", (720, 380), {
+        Node(8, "InvertMask", "Left half", 1, {"mask": link(7)}),
+        Node(9, "NST_StyleMix", "Style 1 left, style 2 right", 1, {
             "style_1": link(3), "style_2": link(4), "weight_1": 1.0, **MIX_DEFAULTS, "mask_1": link(8), "mask_2": link(7),
         }),  # fmt: skip
-        optimize(10, (1080, 60), link(9), steps=100, size=256),
-        Node(11, "SaveImage", "Result", (1480, 60), {"images": link(10, 0), "filename_prefix": "nst/regional_styles"}),
-        Node(12, "PreviewImage", "Loss curves", (1480, 420), {"images": link(10, 1)}),
-        Node(13, "PreviewAny", "Metrics", (1080, 620), {"source": link(10, 2)}),
+        optimize(10, 2, link(9), steps=100, size=256),
+        *outputs(11, 3, run=10, prefix="nst/regional_styles"),
     ]
 
 
-INSPECTED_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+SHEET_LAYERS = "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1"
+SHEET_ROOM = 340
 
 
 def inspect_layers() -> list[Node]:
-    """The course's "visualizing deep layers": relu1_1 ... relu5_1 of the content and the style side by side."""
+    """The course's "visualizing deep layers": relu1_1 ... relu5_1 of the content and the style, one sheet each."""
     nodes = common()
-    for row, layer in enumerate(INSPECTED_LAYERS):
-        for column, (source, label) in enumerate(((2, "Content"), (3, "Style"))):
-            node_id = 10 + 4 * row + 2 * column
-            x, y = 360 + 700 * column, 60 + 420 * row
-            nodes.append(Node(node_id, "NST_VisualizeFeatures", f"{label} {layer}", (x, y), {
-                "vgg": link(1), "image": link(source), "layer": layer, "channels": 16,
-            }))  # fmt: skip
-            nodes.append(Node(node_id + 1, "PreviewImage", f"{label}: {layer}", (x + 340, y), {"images": link(node_id, 0)}))
+    for offset, (source, label) in enumerate(((2, "Content"), (3, "Style"))):
+        sheet = 4 + 2 * offset
+        nodes.append(Node(sheet, "NST_VisualizeLayers", f"{label} layers", 1, {
+            "vgg": link(1), "image": link(source), "layers": SHEET_LAYERS, "channels": 8,
+        }))  # fmt: skip
+        nodes.append(Node(sheet + 1, "PreviewImage", f"What VGG sees in the {label.lower()}", 2,
+                          {"images": link(sheet, 0)}, room=SHEET_ROOM, width=640))  # fmt: skip
     return nodes
 
 
@@ -167,7 +185,7 @@ def to_api(nodes: list[Node]) -> dict[str, Any]:
             "class_type": node.type,
             "_meta": {"title": node.title},
         }
-        for node in nodes
+        for node in sorted(nodes, key=lambda node: node.id)
     }
 
 
@@ -199,10 +217,57 @@ def _order(nodes: list[Node]) -> dict[int, int]:
     return done
 
 
+# The frontend's node metrics (LiteGraph, ComfyUI frontend 1.32.9): a title bar above the
+# node's position, a row per socket, a row per widget, and a little padding.
+TITLE_HEIGHT = 30
+SLOT_HEIGHT = 20
+WIDGET_HEIGHT = 24
+PADDING = 14
+GAP_X, GAP_Y = 50, 30
+MARGIN = 40
+# The canvas a template opens on: a 1600 x 860 px browser view less the side bar, the tab
+# bar and breadcrumb, the Run bar and the minimap.
+VIEW_LEFT, VIEW_TOP = 70, 140
+VIEW_WIDTH, VIEW_HEIGHT = 1300, 690
+
+
+def body_height(node: Node, sockets: int, outputs: int, widgets: int) -> int:
+    """The node's height below its title: what the frontend computes, plus the node's room."""
+    return max(sockets, outputs) * SLOT_HEIGHT + widgets * WIDGET_HEIGHT + (PADDING if widgets else 6) + node.room
+
+
+def place(nodes: list[Node], heights: Mapping[int, int]) -> dict[int, tuple[int, int]]:
+    """Columns left to right, each as wide as its widest node; nodes stacked in the order listed."""
+    widths: dict[int, int] = {}
+    for node in nodes:
+        widths[node.column] = max(widths.get(node.column, 0), node.width)
+    lefts, x = {}, MARGIN
+    for column in sorted(widths):
+        lefts[column] = x
+        x += widths[column] + GAP_X
+    tops: dict[int, int] = {}
+    places = {}
+    for node in nodes:
+        top = tops.get(node.column, MARGIN)
+        places[node.id] = (lefts[node.column], top + TITLE_HEIGHT)
+        tops[node.column] = top + TITLE_HEIGHT + heights[node.id] + GAP_Y
+    return places
+
+
+def view(nodes: list[Node], places: Mapping[int, tuple[int, int]], heights: Mapping[int, int]) -> dict[str, Any]:
+    """The zoom (at most 1:1) and offset that show the whole graph in the free part of the canvas."""
+    right = max(places[n.id][0] + n.width for n in nodes)
+    bottom = max(places[n.id][1] + heights[n.id] for n in nodes)
+    scale = int(min(1.0, VIEW_WIDTH / right, VIEW_HEIGHT / bottom) * 20) / 20
+    # The frontend draws a graph point p at (p + offset) * scale.
+    return {"scale": scale, "offset": [round(VIEW_LEFT / scale - MARGIN), round(VIEW_TOP / scale - MARGIN)]}
+
+
 def to_ui(nodes: list[Node], object_info: Mapping[str, Any]) -> dict[str, Any]:
     links: list[list[Any]] = []
     outgoing: dict[tuple[int, int], list[int]] = {}
     ui_nodes = []
+    heights: dict[int, int] = {}
     order = _order(nodes)
     for node in nodes:
         spec = object_info[node.type]
@@ -224,12 +289,14 @@ def to_ui(nodes: list[Node], object_info: Mapping[str, Any]) -> dict[str, Any]:
                 outgoing.setdefault(source, []).append(link_id)
                 entry["link"] = link_id
             sockets.append(entry)
+        outputs = len(object_info[node.type]["output"])
+        heights[node.id] = body_height(node, len(sockets), outputs, len(widgets))
         ui_nodes.append(
             {
                 "id": node.id,
                 "type": node.type,
-                "pos": list(node.pos),
-                "size": [320, 60 + 26 * (len(sockets) + len(widgets))],
+                "pos": [0, 0],
+                "size": [node.width, heights[node.id]],
                 "flags": {},
                 "order": order[node.id],
                 "mode": 0,
@@ -240,7 +307,9 @@ def to_ui(nodes: list[Node], object_info: Mapping[str, Any]) -> dict[str, Any]:
                 "widgets_values": widgets,
             }
         )
+    places = place(nodes, heights)
     for entry, node in zip(ui_nodes, nodes):
+        entry["pos"] = list(places[node.id])
         spec = object_info[node.type]
         for slot, (kind, name) in enumerate(zip(spec["output"], spec["output_name"])):
             output = {"name": name, "type": kind, "links": outgoing.get((node.id, slot), []), "slot_index": slot}
@@ -254,7 +323,7 @@ def to_ui(nodes: list[Node], object_info: Mapping[str, Any]) -> dict[str, Any]:
         "links": links,
         "groups": [],
         "config": {},
-        "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
+        "extra": {"ds": view(nodes, places, heights)},
         "version": 0.4,
     }
 

@@ -10,7 +10,8 @@ the API can put anything in them, so the nodes check what arrives (`expect`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from comfy_api.latest import io
@@ -21,6 +22,9 @@ from ..core.style import StyleSpec
 from ..core.vgg import VGGModel
 
 CATEGORY = "NST (style transfer)"
+
+# Words people type into the node search for any node of this pack.
+SEARCH_WORDS = ("style transfer", "neural style", "nst", "gatys", "vgg")
 
 VGG = io.Custom("NST_VGG")
 STYLE = io.Custom("NST_STYLE")
@@ -50,3 +54,15 @@ def input_names(renames: Mapping[str, str] | None = None) -> FieldNamer:
     """Engine field -> node input: the same name unless `renames` says otherwise."""
     table = dict(renames or {})
     return lambda field, index: table.get(field, field)
+
+
+def node_schema(*, search_aliases: Sequence[str] = (), **fields: Any) -> io.Schema:
+    """An `io.Schema` in CATEGORY whose node the search finds by SEARCH_WORDS and `search_aliases`.
+
+    Newer ComfyUI schemas have a `search_aliases` field, which the frontend searches
+    besides name and display name; 0.3.75's has none, so there the words are left
+    out and the node still loads (its search then matches "NST" in every display name).
+    """
+    if "search_aliases" in {field.name for field in dataclasses.fields(io.Schema)}:
+        fields["search_aliases"] = [*SEARCH_WORDS, *search_aliases]
+    return io.Schema(category=CATEGORY, **fields)

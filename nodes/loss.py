@@ -12,7 +12,7 @@ from comfy_api.latest import io
 from ..core.errors import InputError, inputs_named
 from ..core.settings import MAX_LOSS_WEIGHT, LossSettings
 from ._convert import parse_numbers
-from ._types import CATEGORY, LOSS, input_names
+from ._types import LOSS, input_names, node_schema
 
 LAYER_HELP = "VGG layer names, comma-separated: conv1_1.., relu1_1.., pool1..pool5 (VGG16 stops at conv5_3)."
 _DEFAULTS = LossSettings()
@@ -34,10 +34,10 @@ class LossConfig(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return node_schema(
             node_id="NST_LossConfig",
             display_name="Content/Style Loss (NST)",
-            category=CATEGORY,
+            search_aliases=["content loss", "style loss", "loss weights", "style layers"],
             description=(
                 "Chooses the VGG layers and weights of the content, style and total-variation losses. "
                 "Optional: Optimize and Search use these same defaults without it."

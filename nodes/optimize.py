@@ -32,13 +32,14 @@ from ..core.transfer import stylize
 from ..core.vgg import Architecture, VGGModel
 from . import _comfy
 from ._convert import image_to_list, list_to_image, mask_to_list
-from ._types import CATEGORY, LOSS, STYLE, expect, input_names, vgg_input
+from ._types import LOSS, STYLE, expect, input_names, node_schema, vgg_input
 
 log = logging.getLogger(__name__)
 
 PLOT_SIZE = (512, 320)
 _DEFAULTS = RunSettings()
-# The node's learning_rate widget: 0 stands for the optimizer's default.
+# The node's learning_rate widget: 0 stands for the optimizer's default. The widget can only
+# show the number, so its label says so: locales/en/nodeDefs.json, which the frontend reads.
 _RUN_NAMES = input_names({"lr": "learning_rate"})
 
 
@@ -89,10 +90,10 @@ class Optimize(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return node_schema(
             node_id="NST_Optimize",
             display_name="Optimize (NST)",
-            category=CATEGORY,
+            search_aliases=["stylize", "paint", "style transfer run", "artistic style"],
             description=(
                 "Repaints each content image in the given style by optimising its pixels (Adam or L-BFGS) "
                 "against VGG's content and style losses. A batch of N content images gives N results. "

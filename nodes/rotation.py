@@ -8,7 +8,7 @@ from ..core.errors import inputs_named
 from ..core.rotation import ROTATION_MODES, RotationSpec
 from ..core.style import StyleSpec
 from ._convert import parse_numbers
-from ._types import CATEGORY, STYLE, expect, input_names
+from ._types import STYLE, expect, input_names, node_schema
 from .style import MAX_STYLES
 
 _ROTATION_NAMES = input_names(
@@ -32,10 +32,10 @@ class StyleRotate(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return node_schema(
             node_id="NST_StyleRotate",
             display_name="Style Rotate (NST)",
-            category=CATEGORY,
+            search_aliases=["rotate style", "deep feature rotation", "dfr"],
             description=(
                 "Adds rotated views of the style to its target: per layer the target becomes "
                 "(1 - rho) * G(style) + rho * sum_k w_k * G(style turned by angle k). Replaces any "

@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from ..core.images import load_image
 from . import _comfy
 from ._convert import list_to_image
-from ._types import CATEGORY
+from ._types import node_schema
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 
@@ -25,10 +25,10 @@ class SampleImage(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         names = sample_names()
-        return io.Schema(
+        return node_schema(
             node_id="NST_SampleImage",
             display_name="Sample Image (NST)",
-            category=CATEGORY,
+            search_aliases=["sample image", "example picture", "content image", "style image"],
             description=(
                 "One of the sample images bundled with the NST pack (256 px, CC0), so the example "
                 "workflows run without uploading anything. Replace it with Load Image for your own pictures."

@@ -18,7 +18,7 @@ from ..core.style import StyleSpec
 from ..core.vgg import VGGModel
 from . import _comfy
 from ._convert import image_to_single, list_to_image
-from ._types import CATEGORY, LOSS, STYLE, expect, input_names, vgg_input
+from ._types import LOSS, STYLE, expect, input_names, node_schema, vgg_input
 from .style import MAX_STYLES
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,10 @@ class RotationDESearch(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return node_schema(
             node_id="NST_RotationDESearch",
             display_name="Rotation DE Search (NST)",
-            category=CATEGORY,
+            search_aliases=["differential evolution", "rotation search", "dfr", "optimise rotation"],
             description=(
                 "Searches K rotation angles of the style (and optionally rho, fusion and mix weights) with "
                 "Differential Evolution. Each candidate is scored by a short batched proxy run at a small "

@@ -8,7 +8,7 @@ from comfy_api.latest import io
 from ..core.errors import InputError, inputs_named
 from ..core.style import MAX_STYLE_SCALE, MIN_STYLE_SCALE, MIX_MODES, StyleSpec
 from ._convert import image_to_single, mask_to_single
-from ._types import CATEGORY, STYLE
+from ._types import STYLE, node_schema
 
 MAX_STYLES = 4
 
@@ -98,10 +98,10 @@ class StyleMix(io.ComfyNode):
             )
             for number in range(1, MAX_STYLES + 1)
         ]
-        return io.Schema(
+        return node_schema(
             node_id="NST_StyleMix",
             display_name="Style Mix (NST)",
-            category=CATEGORY,
+            search_aliases=["style mix", "blend styles", "style image", "regional style", "mask"],
             description=(
                 "Makes a style from 1 to 4 style images and their weights; a mask_n limits style_n to a "
                 "region of the result (regional styles). The result is a recipe: the style targets are "

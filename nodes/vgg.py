@@ -12,7 +12,7 @@ from ..core.hed import FALLBACK_DESCRIPTION, FALLBACK_FILE, fetch_fallback
 from ..core.vgg import CONVENTION_CHOICES, POOLING_CHOICES, VGGModel
 from ..core.weights import WEIGHTS_FILE, WEIGHTS_SHA256_PREFIX, load_model, weights_url
 from . import _comfy
-from ._types import CATEGORY, VGG
+from ._types import VGG, node_schema
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,10 @@ class LoadVGG19(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return node_schema(
             node_id="NST_LoadVGG19",
             display_name="Load VGG (NST)",
-            category=CATEGORY,
+            search_aliases=["load vgg", "vgg19", "vgg16", "model loader"],
             description=(
                 "Loads the ImageNet VGG network whose feature maps define content and style: VGG19 (recommended) "
                 "or VGG16, told apart by the file's shapes. Weights come from ComfyUI's models/vgg folder (and any "

@@ -33,6 +33,7 @@ NODE_IDS = {
     "NST_Optimize",
     "NST_RotationDESearch",
     "NST_VisualizeFeatures",
+    "NST_VisualizeLayers",
 }
 EXTRA_VGG_FILE = "extra-vgg19.safetensors"
 TEST_SIZE = 64

@@ -114,6 +114,11 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
         {},
         ["IMAGE", "IMAGE"],
     ),
+    "NST_VisualizeLayers": (
+        {"vgg": "NST_VGG", "image": "IMAGE", "layers": "STRING", "channels": "INT"},
+        {},
+        ["IMAGE"],
+    ),
 }
 
 
@@ -159,10 +164,10 @@ def test_api_workflow_completes_with_expected_outputs(server: ComfyServer, path:
     for node_id, node in prompt.items():
         if node["class_type"] in ("SaveImage", "PreviewImage"):
             kind, slot = _source(prompt, node, "images")
-            if kind == "NST_VisualizeFeatures":
-                layer = prompt[node["inputs"]["images"][0]]["inputs"]["layer"]
-                grids = [_image(server, ref) for ref in outputs[node_id]["images"]]
-                assert len(grids) == 1 and grids[0].size[0] >= 4 * 128, (node_id, layer)
+            if kind == "NST_VisualizeLayers":
+                layers = prompt[node["inputs"]["images"][0]]["inputs"]["layers"].split(",")
+                sheets = [_image(server, ref) for ref in outputs[node_id]["images"]]
+                assert len(sheets) == 1 and sheets[0].size[1] >= len(layers) * 96, (node_id, sheets[0].size)
                 continue
             expected = {("NST_Optimize", 0): (TEST_SIZE, TEST_SIZE), ("NST_Optimize", 1): (512, 320),
                         ("NST_RotationDESearch", 1): (32, 32)}[(kind, slot)]  # fmt: skip
@@ -324,10 +329,18 @@ def test_server_keeps_serving_after_errors(server: ComfyServer):
 
 
 
-def test_visualize_features_refuses_unknown_layer_with_its_name(server: ComfyServer):
+def test_visualize_features_draws_a_layer_and_refuses_an_unknown_one_with_its_name(server: ComfyServer):
     """0.3.75 does not check combo values of V3 nodes itself, so the node's own check must answer."""
     prompt = shrink(load_api(WORKFLOWS / "api" / "inspect_layers.json"))
-    node_id = nodes_of(prompt, "NST_VisualizeFeatures")[0]
+    node_id = nodes_of(prompt, "NST_VisualizeLayers")[0]
+    prompt[node_id]["class_type"] = "NST_VisualizeFeatures"
+    prompt[node_id]["inputs"].update(layer="relu3_1", channels=16)
+    del prompt[node_id]["inputs"]["layers"]
+    run = server.run_prompt(prompt, timeout=300)
+    assert run.status == "success", run.messages("execution_error")
+    (preview,) = [key for key, node in prompt.items() if node["inputs"].get("images") == [node_id, 0]]
+    (grid,) = [_image(server, ref) for ref in run.history["outputs"][preview]["images"]]
+    assert grid.size[0] >= 4 * 128  # 16 channels: a 4 x 4 grid of 128 px tiles
     prompt[node_id]["inputs"]["layer"] = "relu9_9"
     try:
         run = server.run_prompt(prompt, timeout=300)
@@ -339,3 +352,14 @@ def test_visualize_features_refuses_unknown_layer_with_its_name(server: ComfySer
         assert error["node_type"] == "NST_VisualizeFeatures"
         assert error["exception_message"].startswith("layer: unknown layer(s) relu9_9"), error["exception_message"]
     assert server.api.get_json("/system_stats")["system"]["comfyui_version"]  # still serving
+
+
+def test_visualize_layers_names_an_unknown_layer(server: ComfyServer):
+    prompt = shrink(load_api(WORKFLOWS / "api" / "inspect_layers.json"))
+    node_id = nodes_of(prompt, "NST_VisualizeLayers")[0]
+    prompt[node_id]["inputs"]["layers"] = "relu1_1, relu9_9"
+    run = server.run_prompt(prompt, timeout=300)
+    assert run.status == "error"
+    (error,) = run.messages("execution_error")
+    assert error["node_type"] == "NST_VisualizeLayers"
+    assert error["exception_message"].startswith("layers: unknown layer(s) relu9_9"), error["exception_message"]

@@ -110,6 +110,26 @@ def test_every_node_input_and_output_is_documented(comfy):
             assert item.tooltip and len(item.tooltip) > 15, f"{schema.node_id}.{item.id}"
 
 
+def test_nodes_carry_search_words_where_the_schema_has_search_aliases(comfy, monkeypatch):
+    """Newer ComfyUI's Schema has `search_aliases`; 0.3.75's has not, and there the nodes must still build."""
+    from comfy_api.latest import io
+
+    from nst_nodes.nodes import _types
+
+    assert "search_aliases" not in {f.name for f in dataclasses.fields(io.Schema)}  # 0.3.75: left out
+
+    @dataclasses.dataclass
+    class NewerSchema(io.Schema):
+        search_aliases: list[str] = dataclasses.field(default_factory=list)
+
+    monkeypatch.setattr(_types.io, "Schema", NewerSchema)
+    extension = asyncio.run(nst_nodes.comfy_entrypoint())
+    for cls in asyncio.run(extension.get_node_list()):
+        aliases = cls.define_schema().search_aliases
+        assert {"style transfer", "neural style", "gatys", "vgg"} <= set(aliases), cls.__name__
+        assert len(aliases) > len(_types.SEARCH_WORDS), f"{cls.__name__} has no words of its own"
+
+
 # ------------------------------------------------------------------- model folder
 
 

@@ -7,7 +7,15 @@ import pytest
 import torch
 
 from nst_nodes.core.losses import gram_matrix
-from nst_nodes.core.visualize import BACKGROUND, feature_grid, gram_heatmap, normalize_for_display, strongest_channels
+from nst_nodes.core.visualize import (
+    BACKGROUND,
+    correlations,
+    feature_grid,
+    gram_heatmap,
+    layer_sheet,
+    normalize_for_display,
+    strongest_channels,
+)
 
 from helpers import stripes
 
@@ -111,3 +119,35 @@ def test_inspect_command_writes_one_png_per_layer_and_refuses_bad_layers(tmp_pat
     assert proc.returncode == 2 and "unknown layer(s) relu3_9" in proc.stderr
     proc = subprocess.run(base + ["--layers", "relu1_1"], capture_output=True, text=True)
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_normalised_gram_is_the_cosine_of_channel_maps():
+    torch.manual_seed(0)
+    features = torch.rand(1, 6, 5, 7)
+    features[0, 4] = 0  # a silent channel
+    flat = features[0].reshape(6, -1)
+    norms = flat.norm(dim=1, keepdim=True)
+    cosine = (flat @ flat.T) / (norms * norms.T).clamp(min=1e-12)
+    got = correlations(gram_matrix(features)[0])
+    assert torch.allclose(got, cosine, atol=1e-5)
+    assert torch.all(got[4] == 0) and torch.allclose(got.diagonal()[[0, 1, 2, 3, 5]], torch.ones(5), atol=1e-5)
+
+
+def test_layer_sheet_has_a_row_per_layer_starting_with_its_strongest_channel():
+    tile, gap, label_w, top = 32, 6, 96, 30
+    layers = {}
+    for index, name in enumerate(("relu1_1", "relu3_1", "relu5_1")):
+        maps = torch.zeros(1, 4, 8, 8)
+        maps[0, :, :, 4:] = 1.0  # weak channels: bright on the right
+        strongest = index + 1
+        maps[0, strongest] = 0
+        maps[0, strongest, :, :4] = 3.0  # the strongest: bright on the left
+        layers[name] = maps
+    sheet = np.asarray(layer_sheet(layers, list(layers), count=2, tile=tile)).astype(float).mean(axis=2)
+    assert sheet.shape == (top + 3 * (tile + gap) + gap, gap + label_w + 2 * (tile + gap) + gap + tile + gap)
+    for row in range(3):
+        y, x = top + row * (tile + gap), gap + label_w
+        first = sheet[y : y + tile, x : x + tile]
+        second = sheet[y : y + tile, x + tile + gap : x + 2 * tile + gap]
+        assert first[:, : tile // 2].mean() > 200 > 50 > first[:, tile // 2 :].mean(), row
+        assert second[:, tile // 2 :].mean() > 200 > 50 > second[:, : tile // 2].mean(), row
