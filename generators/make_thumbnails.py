@@ -35,13 +35,17 @@ BORDER = 4
 QUALITY = 88
 
 
-def real_weights(prompt: dict[str, Any], server: Server) -> dict[str, Any]:
-    """The prompt with every Load VGG on the VGG16 fallback (the server's own name for that choice)."""
+def fallback_choice(server: Server) -> str:
+    """The server's own name for Load VGG's VGG16-fallback choice."""
     options = server.object_info("NST_LoadVGG19")["NST_LoadVGG19"]["input"]["required"]["weights"][1]["options"]
-    fallback = next(option for option in options if option.startswith(FALLBACK_FILE))
+    return next(option for option in options if option.startswith(FALLBACK_FILE))
+
+
+def real_weights(prompt: dict[str, Any], weights: str) -> dict[str, Any]:
+    """The prompt with every Load VGG on `weights`."""
     for node in prompt.values():
         if node["class_type"] == "NST_LoadVGG19":
-            node["inputs"]["weights"] = fallback
+            node["inputs"]["weights"] = weights
     return prompt
 
 
@@ -80,9 +84,8 @@ def thumbnail(main: Image.Image, insets: list[Image.Image]) -> Image.Image:
     return card
 
 
-def render(server: Server, name: str, timeout: float = 1800) -> Image.Image:
+def render(server: Server, prompt: dict[str, Any], name: str, timeout: float = 1800) -> Image.Image:
     """Run the workflow; the first picture of each node that stands for it, stacked."""
-    prompt = real_weights(json.loads((WORKFLOWS / "api" / f"{name}.json").read_text()), server)
     prompt_id = server.queue(prompt, client_id=f"thumbnails-{uuid.uuid4().hex}")
     deadline = time.monotonic() + timeout
     while (history := server.history(prompt_id)) is None or not history.get("status", {}).get("completed"):
@@ -104,11 +107,12 @@ def main() -> None:
     args = parser.parse_args()
     names = args.names or sorted(path.stem for path in (WORKFLOWS / "api").glob("*.json"))
     server = Server(args.server)
+    weights = fallback_choice(server)
     for name in names:
-        prompt = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
+        prompt = real_weights(json.loads((WORKFLOWS / "api" / f"{name}.json").read_text()), weights)
         painted = any(node["class_type"] == "NST_Optimize" for node in prompt.values())
         insets = [Image.open(path) for path in style_samples(prompt)] if painted else []
-        thumbnail(render(server, name), insets).save(WORKFLOWS / f"{name}.jpg", quality=QUALITY)
+        thumbnail(render(server, prompt, name), insets).save(WORKFLOWS / f"{name}.jpg", quality=QUALITY)
         print(f"wrote workflows/{name}.jpg")
 
 
