@@ -135,18 +135,28 @@ class TutorialRun:
     iteration, one loss evaluation, per step; history 50).
     """
 
-    def __init__(self, tutorial: TutorialModel, init: torch.Tensor, optimizer: str, lr: float) -> None:
+    def __init__(
+        self,
+        tutorial: TutorialModel,
+        init: torch.Tensor,
+        optimizer: str,
+        lr: float,
+        lbfgs_iterations: int = 1,
+        lbfgs_history: int = 50,
+    ) -> None:
+        """`lbfgs_iterations`/`lbfgs_history`: the tutorial as published runs 20 and 100 (torch's defaults)."""
         self.tutorial = tutorial
         self.image = init.clone().requires_grad_(True)
         self.optimizer: torch.optim.Optimizer = (
-            torch.optim.LBFGS([self.image], lr=lr, max_iter=1, history_size=50)
+            torch.optim.LBFGS([self.image], lr=lr, max_iter=lbfgs_iterations, history_size=lbfgs_history)
             if optimizer == "lbfgs"
             else torch.optim.Adam([self.image], lr=lr)
         )
         self.last = torch.zeros(())
+        self.evaluations = 0  # of the loss, over all steps
 
     def step(self) -> float:
-        """One optimiser step; returns the loss it evaluated."""
+        """One optimiser step; returns the last loss it evaluated."""
 
         def closure() -> torch.Tensor:
             with torch.no_grad():
@@ -155,6 +165,7 @@ class TutorialRun:
             loss = self.tutorial.loss(self.image)
             loss.backward()
             self.last = loss.detach()
+            self.evaluations += 1
             return loss
 
         self.optimizer.step(closure)

@@ -43,10 +43,14 @@ from nst_nodes.core.weights import load_model, locate_weights  # noqa: E402
 RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 0.02, "scales": "off", "dtype": "fp32", "steps": 300}
 
 
-def real_model() -> VGGModel:
+def real_weights_path() -> Path:
     """The tests' converted checkpoint if it is there, else nst's own fallback (fetched once)."""
     cached = REPO / ".cache" / "hed" / "vgg16-hed-caffe.pth"
-    return load_model(cached if cached.is_file() else locate_weights(model="vgg16-hed"))
+    return cached if cached.is_file() else locate_weights(model="vgg16-hed")
+
+
+def real_model() -> VGGModel:
+    return load_model(real_weights_path())
 
 
 def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
