@@ -28,14 +28,17 @@ REPO = Path(__file__).resolve().parent.parent
 import torch  # noqa: E402
 
 from nst_nodes.core.errors import InputError  # noqa: E402
-from nst_nodes.core.images import MAX_SIDE, load_image, save_image  # noqa: E402
-from nst_nodes.core.memory import MemoryPlan, available_bytes, largest_fitting  # noqa: E402
+from nst_nodes.core.geometry import MAX_SIDE  # noqa: E402
+from nst_nodes.core.images import load_image, save_image  # noqa: E402
+from nst_nodes.core.memory import MemoryPlan, available_bytes, largest_fitting, plan_memory  # noqa: E402
+from nst_nodes.core.precision import compute_dtype  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
-from nst_nodes.core.transfer import plan_memory_for, stylize  # noqa: E402
+from nst_nodes.core.run_setup import footprint  # noqa: E402
+from nst_nodes.core.transfer import stylize  # noqa: E402
 from nst_nodes.core.vgg import VGGModel  # noqa: E402
 
-from real_weights import contact_sheet, real_model  # noqa: E402
+from real_weights import contact_sheet, real_model, write_results  # noqa: E402
 
 CELL = 384  # px of a contact-sheet cell
 
@@ -79,7 +82,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 def plan(model: VGGModel, size: int) -> MemoryPlan:
     """What stylize plans for a size x size result at the defaults here (refuses what cannot fit)."""
-    return plan_memory_for(model, torch.zeros(1, 3, 64, 64), RunSettings(exact=(size, size)), LossSettings())
+    run, device = RunSettings(exact=(size, size)), torch.device("cpu")
+    needs = footprint(model.architecture, LossSettings(), run.optimizer, compute_dtype(run.dtype, device))
+    return plan_memory((size, size), needs, device, run.tile)
 
 
 def largest_accepted(model: VGGModel) -> int | None:
@@ -159,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             results["runs"].append(measure({**ladder, "image": str(images[size])}))
             sys.stderr.write(table(results) + "\n\n")
         sheet = contact_sheet(sheet_rows(*_inputs(), {s: p for s, p in images.items() if p.is_file()}), side=CELL)
-    sheet_path = args.out.with_suffix(".png")
-    sheet.save(sheet_path)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    sys.stdout.write(table(results) + f"\n\nwrote {args.out} and {sheet_path}\n")
+    write_results(args.out, results, sheet, table(results))
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from nst_nodes.core.checkpoints import save_random_weights
+from nst_nodes.core.random_vgg import save_random_weights
 from nst_nodes.core.images import load_image
 from nst_nodes.core.vgg import VGGModel
 from nst_nodes.core.weights import load_model

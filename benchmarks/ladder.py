@@ -14,7 +14,6 @@ which `--scales auto` (the default) climbs the ladder (scales.LADDER_FROM).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from nst_nodes.core.settings import RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
 from nst_nodes.core.transfer import stylize  # noqa: E402
 
-from real_weights import contact_sheet, inputs, real_model  # noqa: E402
+from real_weights import contact_sheet, inputs, real_model, write_results  # noqa: E402
 
 CELL = 320
 
@@ -78,10 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     sizes, steps = ([192], 10) if args.quick else ([int(s) for s in args.sizes.split(",")], args.steps)
     results, rows = figures(sizes, steps)
-    sheet_path = args.out.with_suffix(".png")
-    contact_sheet(rows, side=CELL).save(sheet_path)  # content | style | one scale | ladder, a row per size
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    sys.stdout.write(table(results) + f"\n\nwrote {args.out} and {sheet_path}\n")
+    # content | style | one scale | ladder, a row per size
+    write_results(args.out, results, contact_sheet(rows, side=CELL), table(results))
     return 0
 
 

@@ -47,7 +47,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from nst_nodes.core.hed import caffe_to_torchvision  # noqa: E402
-from nst_nodes.core.images import fit_size, load_image, resize, save_image, tensor_to_pil  # noqa: E402
+from nst_nodes.core.geometry import fit_size, resize  # noqa: E402
+from nst_nodes.core.images import load_image, save_image, tensor_to_pil  # noqa: E402
 from nst_nodes.core.quality import content_distance, structure_score, style_distance  # noqa: E402
 from nst_nodes.core.vgg import VGGModel  # noqa: E402
 from nst_nodes.core.weights import load_model, read_state_dict  # noqa: E402
@@ -450,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit('peers.py needs the peers: pip install -e ".[bench]"')
     if args.work is not None and args.work.exists():
         raise SystemExit(f"--work {args.work} exists; name a new folder (nothing in it is overwritten)")
-    from real_weights import real_weights_path
+    from real_weights import real_weights_path, write_results
 
     weights = args.weights or real_weights_path()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [64] if args.quick else [256] if args.tune else [256, 512]
@@ -462,11 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         results, sheets = benchmark(runs, sizes, weights, work, again=args.again is not None)
     if args.tune:
         results["best"] = best_tuned(results)
-    sheet_path = args.out.with_suffix(".png")
-    contact_sheet(sheets).save(sheet_path)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
     best = f"\nbest (lowest style + content distance): {results['best']}" if args.tune else ""
-    sys.stdout.write(table(results) + best + f"\n\nwrote {args.out} and {sheet_path}\n")
+    write_results(args.out, results, contact_sheet(sheets), table(results) + best)
     return 0
 
 

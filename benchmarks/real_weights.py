@@ -31,7 +31,8 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-from nst_nodes.core.images import fit_size, load_image, resize, tensor_to_pil  # noqa: E402
+from nst_nodes.core.geometry import fit_size, resize  # noqa: E402
+from nst_nodes.core.images import load_image, tensor_to_pil  # noqa: E402
 from nst_nodes.core.optimize import StepInfo  # noqa: E402
 from nst_nodes.core.quality import structure_score, style_distance  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
@@ -159,6 +160,14 @@ def contact_sheet(rows: list[list[torch.Tensor]], side: int = 256) -> Image.Imag
     return sheet
 
 
+def write_results(out: Path, results: dict[str, Any], sheet: Image.Image, summary: str, sheet_path: Path | None = None) -> None:
+    """The results as JSON at `out`, the contact sheet beside it (or at `sheet_path`), the summary on stdout."""
+    sheet_path = sheet_path or out.with_suffix(".png")
+    sheet.save(sheet_path)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    sys.stdout.write(summary + f"\n\nwrote {out} and {sheet_path}\n")
+
+
 def table(results: dict[str, Any]) -> str:
     d = results["defaults"]
     lines = [
@@ -187,10 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     results = figures(args.quick)
     sheet = contact_sheet(results.pop("sheet"))
-    sheet_path = args.sheet or args.out.with_suffix(".png")
-    sheet.save(sheet_path)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
-    sys.stdout.write(table(results) + f"\n\nwrote {args.out} and {sheet_path}\n")
+    write_results(args.out, results, sheet, table(results), args.sheet)
     return 0
 
 

@@ -45,10 +45,9 @@ if str(HERE) not in sys.path:  # baseline.py and bench_search.py sit next to thi
 
 from inputs import random_vgg19, samples  # noqa: E402
 from nst_nodes.core.allocator import tune_allocator  # noqa: E402
-from nst_nodes.core.images import resize  # noqa: E402
-from nst_nodes.core.run_setup import build_objective  # noqa: E402
+from nst_nodes.core.geometry import resize  # noqa: E402
+from nst_nodes.core.run_setup import Workload, prepare_run  # noqa: E402
 from nst_nodes.core.optimize import StepInfo  # noqa: E402
-from nst_nodes.core.precision import prefers_channels_last  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
 from nst_nodes.core.transfer import stylize  # noqa: E402
@@ -187,10 +186,9 @@ def step_flops(model: VGGModel, content: torch.Tensor, style: torch.Tensor, size
     """FLOPs of one of our steps (forward, gradient to the image, Grams, losses), counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    loss = LossSettings()
-    extractor = model.extractor(loss.layers_needed(), device, prefers_channels_last(device))
-    objective = build_objective(extractor, resize(content, (size, size)), StyleSpec([style]), loss, device)
-    image = resize(content, (size, size)).to(device).requires_grad_(True)
+    setup = prepare_run(model, content, StyleSpec([style]), LossSettings(), RunSettings(dtype="fp32"), device, Workload((size, size)))
+    objective = setup.objective_at(setup.content)
+    image = setup.content.to(device).requires_grad_(True)
     with FlopCounterMode(display=False) as counter:
         objective(image)["total"].sum().backward()
     return float(counter.get_total_flops())

@@ -1,4 +1,4 @@
-"""The `nst` command line: one module per subcommand, the options they share in `common`.
+"""The `nst` command line: one module per subcommand; what they share in `options`, `inputs`, `model`, `outputs`.
 
 All the work happens in `core` (and, for `run-workflow`, in `client`); these
 modules parse arguments, read and write files, show progress and turn engine
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from . import inspect, run_workflow, search, stylize, weights
-from .common import flag_name
+from .options import flag_name
 from ..core.errors import NSTError, StopRequested, inputs_named
 
 EXIT_USAGE = 2

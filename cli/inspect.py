@@ -6,7 +6,9 @@ import argparse
 import io
 from pathlib import Path
 
-from .common import add_device_args, add_weights_args, load_model_from_args, refuse_existing_outputs
+from .model import load_model_from_args
+from .options import add_device_args, add_weights_args
+from .outputs import refuse_existing_outputs
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.checks import check_int
     from ..core.devices import resolve_device
     from ..core.files import write_atomic
-    from ..core.images import check_side, fit_size, load_image, resize
+    from ..core.geometry import check_side, fit_size, resize
+    from ..core.images import load_image
     from ..core.vgg import parse_layers
     from ..core.visualize import inspect_layers
 

@@ -6,21 +6,22 @@ Importing it stays cheap: scipy is loaded only when a search runs.
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
-from . import common
-from ..core.errors import InputError
 from ..core.search import SearchResult
 from ..core.settings import OBJECTIVES, SearchSettings
+from .inputs import load_inputs, load_strength_map, loss_settings_from_args, run_settings_from_args, search_settings_from_args
+from .model import load_model_from_args
+from .options import add_run_args
+from .outputs import refuse_existing_outputs, write_json
 
 _DEFAULTS = SearchSettings()
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("search-rotation", help="search the style rotations that suit a content image (DE)")
-    common.add_run_args(parser)
+    add_run_args(parser)
     group = parser.add_argument_group("search (Differential Evolution over style rotations)")
     group.add_argument("--rotations", type=int, default=_DEFAULTS.rotations, metavar="K", help="angles per candidate (default 1)")
     group.add_argument("--objective", choices=OBJECTIVES, default=_DEFAULTS.objective, help="fit: the rotation this content takes best (default); diverse: the result farthest from the unrotated one")
@@ -41,20 +42,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     render = group.add_mutually_exclusive_group()
     render.add_argument("--render", metavar="OUT.png", help="render the best candidate at --size with --steps")
     render.add_argument("--render-dir", metavar="DIR", help="render each of the --top-k candidates as DIR/top1.png, top2.png, ...")
-
-
-def _angle_range(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise InputError(f"{text!r} is not LOW,HIGH in degrees, e.g. 0,360", "angle_range") from None
-    return low, high
-
-
-def search_settings_from_args(args: argparse.Namespace) -> SearchSettings:
-    """Every search option has its setting's name, but --angle-range is text; proxy_lr has no flag."""
-    names = {field.name for field in fields(SearchSettings)} - {"angle_range", "proxy_lr"}
-    return SearchSettings(angle_range=_angle_range(args.angle_range), **{name: getattr(args, name) for name in names})
 
 
 def _render_paths(args: argparse.Namespace, count: int) -> list[Path]:
@@ -78,19 +65,18 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..core.devices import resolve_device
-    from ..core.files import write_atomic
     from ..core.images import save_image
     from ..core.search import search_rotation
     from ..core.transfer import stylize
 
-    run_settings, loss = common.run_settings_from_args(args), common.loss_settings_from_args(args)
+    run_settings, loss = run_settings_from_args(args), loss_settings_from_args(args)
     search = search_settings_from_args(args)
     outputs = [("report", args.report)] + [("render", path) for path in _render_paths(args, search.top_k)]
-    common.refuse_existing_outputs(outputs, args.overwrite)
-    content, style, init_image = common.load_inputs(args)
-    strength_map = common.load_strength_map(args)  # for the renders; the proxy runs style the whole image
+    refuse_existing_outputs(outputs, args.overwrite)
+    content, style, init_image = load_inputs(args)
+    strength_map = load_strength_map(args)  # for the renders; the proxy runs style the whole image
     device = resolve_device(args.device)
-    model = common.load_model_from_args(args)
+    model = load_model_from_args(args)
 
     bar = tqdm(total=search.generations, desc="search", unit="gen", disable=None, leave=False)
 
@@ -99,14 +85,11 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix(best=f"{info.best_fitness:.4g}", angles=",".join(f"{a:.0f}" for a in info.best.angles), refresh=False)
 
     try:
-        result = search_rotation(
-            model, content, style, search, loss, device, on_generation=on_generation, dtype=run_settings.dtype,
-            match_colors=run_settings.preserve_color == "histogram", output_hw=run_settings.output_hw(tuple(content.shape[-2:])),
-        )  # fmt: skip
+        result = search_rotation(model, content, style, search, loss, device, on_generation=on_generation, render=run_settings)
     finally:
         bar.close()
     report = {**result.to_report(), "settings": asdict(search)}
-    write_atomic(args.report, (json.dumps(report, indent=2) + "\n").encode(), overwrite=args.overwrite, what="report")
+    write_json(args.report, report, overwrite=args.overwrite, what="report")
     print(args.report)
     print(_summary(result))
     for rank, path in enumerate(_render_paths(args, len(result.top_k))):

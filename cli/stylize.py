@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import io
 
-from . import common
 from ..core.errors import InputError
 from ..core.rotation import ROTATION_MODES, RotationSpec
+from .inputs import load_inputs, load_strength_map, loss_settings_from_args, run_settings_from_args
+from .model import load_model_from_args
+from .options import add_run_args
+from .outputs import memory_plan_shown, refuse_existing_outputs, write_json
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("stylize", help="paint a content image in the style of one or more style images")
-    common.add_run_args(parser)
+    add_run_args(parser)
     parser.add_argument("--out", required=True, metavar="OUT.png", help="where to write the result")
     parser.add_argument("--metrics", metavar="OUT.json", help="write run metrics (losses, timings, settings) as JSON")
     parser.add_argument("--plot", metavar="LOSS.png", help="write a chart of the content, style, TV and total loss per step")
@@ -52,15 +55,15 @@ def run(args: argparse.Namespace) -> int:
     from ..core.images import save_image
     from ..core.transfer import stylize
 
-    common.refuse_existing_outputs([("out", args.out), ("metrics", args.metrics), ("plot", args.plot)], args.overwrite)
-    run_settings, loss = common.run_settings_from_args(args), common.loss_settings_from_args(args)
+    refuse_existing_outputs([("out", args.out), ("metrics", args.metrics), ("plot", args.plot)], args.overwrite)
+    run_settings, loss = run_settings_from_args(args), loss_settings_from_args(args)
     rotation = rotation_from_args(args)
-    content, spec, init_image = common.load_inputs(args)
+    content, spec, init_image = load_inputs(args)
     spec = spec.with_rotation(rotation)
-    strength_map = common.load_strength_map(args)
+    strength_map = load_strength_map(args)
     device = resolve_device(args.device)
     tune_allocator()  # this process only runs the job: keep activations' pages mapped between steps
-    model = common.load_model_from_args(args)
+    model = load_model_from_args(args)
 
     bar = tqdm(total=run_settings.steps, desc="stylize", unit="step", disable=None, leave=False)
 
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{info.losses.total:.4g}", refresh=False)
 
     try:
-        with common.memory_plan_shown():
+        with memory_plan_shown():
             result = stylize(
                 model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step,
                 strength_map=strength_map,
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     save_image(result.image, args.out, overwrite=args.overwrite)
     metrics = result.metrics
     if args.metrics:
-        write_atomic(args.metrics, (metrics.to_json() + "\n").encode(), overwrite=args.overwrite, what="metrics")
+        write_json(args.metrics, metrics.to_dict(), overwrite=args.overwrite, what="metrics")
     if args.plot:
         write_atomic(args.plot, _plot_png(metrics.history), overwrite=args.overwrite, what="plot")
     print(args.out)

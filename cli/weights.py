@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_weights_args, byte_progress
+from .model import byte_progress
+from .options import add_weights_args
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -6,7 +6,8 @@ from .images import load_image, save_image
 from .metrics import RunMetrics
 from .optimize import StepInfo
 from .settings import LossSettings, RunSettings, SearchSettings
-from .style import StyleSpec, compute_style_targets
+from .style import StyleSpec
+from .style_targets import compute_style_targets
 from .transfer import StylizeResult, stylize
 from .vgg import LAYER_NAMES, FeatureExtractor, VGGModel
 from .weights import load_model, locate_weights

@@ -2,12 +2,13 @@
 
 Every step of a run allocates and frees the same activations. glibc serves
 blocks over 32 MiB (a 512 px conv1 output is 64 MiB) with a fresh mmap and
-unmaps them on free, so each step page-faults its activations in again:
-about 1.5 GB of faults per 512 px step. Serving every block from the heap
+unmaps them on free, so each step page-faults its activations in again
+(the benchmarks' speed section has the cost). Serving every block from the heap
 and never trimming it keeps those pages mapped from one step to the next.
-The price is that the process keeps its peak memory until `trim_allocator`
-(or exit), which is why this is a call a long-lived host makes on purpose,
-never something importing the package does.
+The price is that the process keeps its peak memory until it exits, so only
+a process that does nothing but the job (`nst stylize`) makes this call; a
+long-lived host such as a ComfyUI server does not, and importing the package
+never does.
 """
 
 from __future__ import annotations
@@ -53,16 +54,3 @@ def tune_allocator() -> bool:
         for param, value in ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _INT_MAX), (_M_TOP_PAD, _TOP_PAD))
     )
     return _applied
-
-
-def trim_allocator() -> bool:
-    """Return the heap's free memory to the OS (glibc's malloc_trim); False where there is no glibc.
-
-    For long-lived hosts (a ComfyUI server) after a run made under
-    `tune_allocator`, so that an idle process does not keep its peak.
-    """
-    libc = _glibc()
-    if libc is None:
-        return False
-    libc.malloc_trim(0)
-    return True

@@ -1,8 +1,7 @@
 """Writing state dicts as weight files (.pth, or .safetensors with metadata), never half-written.
 
-The VGG16 fallback's converter writes real weights this way; tests and
-benchmarks write the seeded random VGG this way too, and then load it with
-`weights.load_model` like any real file, so there is one way to load weights.
+The VGG16 fallback's converter writes real weights this way, and so does the
+seeded random VGG of the tests and benchmarks (random_vgg.py).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 import torch
 
 from .files import write_atomic
-from .vgg import VGG19, Architecture, random_vgg_state_dict
 
 
 def save_state_dict(
@@ -35,7 +33,3 @@ def save_state_dict(
         data = buffer.getvalue()
     return write_atomic(target, data, overwrite=overwrite, what="weights")
 
-
-def save_random_weights(target: str | os.PathLike, seed: int = 0, architecture: Architecture = VGG19) -> Path:
-    """A seeded random VGG in torchvision's layout, for what does not depend on trained values (shapes, speed)."""
-    return save_state_dict(random_vgg_state_dict(seed, architecture), target, overwrite=True)

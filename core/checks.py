@@ -1,8 +1,8 @@
-"""Checks that several settings types share, each naming the field it is about.
+"""Checks that several settings types and inputs share, each naming the field it is about.
 
 Every rule here is written once; the settings (settings.py), the style and
-rotation recipes and the doors all use these, so a rule and its message
-cannot drift apart between the command line and the nodes.
+rotation recipes, the run set-up and the doors all use these, so a rule and
+its message cannot drift apart between the command line and the nodes.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from .errors import InputError
+from .geometry import MIN_INPUT_SIDE
 
 
 def check_int(value: Any, field: str, least: int, most: int | None = None, meaning: str = "") -> int:
@@ -56,3 +59,25 @@ def normalize_weights(weights: Sequence[float], count: int, field: str, per: str
     if total <= 0:
         raise InputError(f"all weights are zero; give at least one {per} a positive weight", field)
     return [v / total for v in values]
+
+
+def check_image(image: torch.Tensor, field: str, index: int | None = None) -> None:
+    """Refuse a tensor that is not one finite RGB picture of a usable size."""
+    if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise InputError(f"expected one RGB image [1, 3, H, W], got shape {tuple(image.shape)}", field, index)
+    height, width = image.shape[-2:]
+    if min(height, width) < MIN_INPUT_SIDE:
+        raise InputError(f"the image is {width}x{height} px; use one at least {MIN_INPUT_SIDE} px on each side", field, index)
+    if not torch.isfinite(image).all():
+        raise InputError("the image has NaN or infinite pixel values", field, index)
+
+
+def check_mask(mask: torch.Tensor, field: str, index: int | None = None) -> None:
+    """Refuse a tensor that is not one finite mask [1, 1, H, W] with values in [0, 1]."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or mask.shape[:2] != (1, 1) or min(mask.shape[-2:]) < 1:
+        shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise InputError(f"expected one mask [1, 1, H, W], got {shape}", field, index)
+    if not torch.isfinite(mask).all():
+        raise InputError("the mask has NaN or infinite values", field, index)
+    if float(mask.min()) < 0 or float(mask.max()) > 1:
+        raise InputError("mask values must lie in [0, 1] (white 1: apply, black 0: not)", field, index)

@@ -1,36 +1,64 @@
-"""Will a run fit in memory? An estimate made before any large allocation.
+"""Will a run fit in memory? An estimate made before any large allocation, and the plan it leads to.
 
 Running out of memory half-way through a run wastes the user's time and, on
 a shared ComfyUI server, can take other work down with it. The estimate is
 deliberately generous: activations of every layer the run needs (kept for
-the backward pass, plus gradients), L-BFGS's history, and the weights.
+the backward pass, plus gradients), L-BFGS's history, and the weights. Where
+a whole image does not fit, the plan tiles it (tiling.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 import torch
 
-from .errors import InputError, OutOfMemoryError
-from .images import MAX_SIDE, MIN_SIDE
+from .errors import InputError
+from .geometry import MAX_SIDE, MIN_SIDE
 from .tiles import TilePlan
 from .vgg import VGG19, Architecture
 
-# Measured on CPU at 512 px: peak use is 1.3 to 1.4 times the sum of all
-# activations of one forward pass (plus the fixed costs below); 2 leaves room
-# for allocator slack without refusing runs that would fit.
+# Peak use is a little over the sum of all activations of one forward pass (plus the
+# fixed costs below; README, "Large results"); 2 leaves room for allocator slack
+# without refusing runs that would fit.
 ACTIVATION_FACTOR = 2.0
-WEIGHTS_BYTES = 80 * 2**20  # VGG19's convolutions up to conv5_4 in fp32 (VGG16's: 56 MiB)
+WEIGHTS_BYTES = 80 * 2**20  # VGG19's convolutions up to conv5_4 in fp32 (VGG16's are fewer)
 FIXED_OVERHEAD = 200 * 2**20
 LBFGS_HISTORY = 50
 # The tile sizes (core px) a run that does not fit whole tries, largest first: a larger core
 # spends less on halos. The smallest one sets the largest size a device can take at all.
 AUTO_TILES = (2048, 1536, 1024, 768, 512, 384, 256)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a run's memory need depends on besides the image size.
+
+    layers: every layer the extractor returns (the deepest decides how much
+    of VGG runs); content_layers: those whose full-size targets a tiled run
+    keeps; feature_bytes: 2 for bf16/fp16 VGG passes, 4 for fp32; batch:
+    images optimised at once (a batch is never tiled).
+    """
+
+    layers: Sequence[str]
+    content_layers: Sequence[str] = ()
+    optimizer: str = "adam"
+    architecture: Architecture = VGG19
+    feature_bytes: int = 4
+    batch: int = 1
+
+    def deepest(self) -> str:
+        """The deepest layer, the names checked against the architecture."""
+        names = self.architecture.parse_layers(self.layers, "layers")
+        return max(names, key=self.architecture.layer_index.__getitem__)
+
+    def image_bytes(self, hw: tuple[int, int]) -> int:
+        """What the optimised batch costs beside the VGG's activations: itself, its gradient, the optimiser's state."""
+        pixels = 3 * hw[0] * hw[1] * 4 * self.batch
+        return 2 * LBFGS_HISTORY * pixels if self.optimizer == "lbfgs" else 3 * pixels
 
 
 def activation_elements(height: int, width: int, deepest: str, architecture: Architecture = VGG19) -> int:
@@ -44,58 +72,32 @@ def activation_elements(height: int, width: int, deepest: str, architecture: Arc
     return total
 
 
-def estimate_run_bytes(
-    height: int,
-    width: int,
-    layers: Sequence[str],
-    optimizer: str = "lbfgs",
-    batch: int = 1,
-    architecture: Architecture = VGG19,
-    feature_bytes: int = 4,
-) -> int:
-    """Bytes a run of `batch` images of height x width needs at its peak; feature_bytes: 2 for bf16/fp16 VGG passes."""
-    names = architecture.parse_layers(layers, "layers")
-    deepest = max(names, key=architecture.layer_index.__getitem__)
-    image_bytes = 3 * height * width * 4 * batch
-    activations = activation_elements(height, width, deepest, architecture) * feature_bytes * batch * ACTIVATION_FACTOR
-    history = 2 * LBFGS_HISTORY * image_bytes if optimizer == "lbfgs" else 3 * image_bytes
-    return int(activations + history + WEIGHTS_BYTES + FIXED_OVERHEAD)
+def estimate_run_bytes(hw: tuple[int, int], footprint: Footprint) -> int:
+    """Bytes a run of `footprint.batch` whole images of `hw` needs at its peak."""
+    arch = footprint.architecture
+    activations = activation_elements(*hw, footprint.deepest(), arch) * footprint.feature_bytes * footprint.batch
+    return int(activations * ACTIVATION_FACTOR + footprint.image_bytes(hw) + WEIGHTS_BYTES + FIXED_OVERHEAD)
 
 
-def _whole_image_bytes(height: int, width: int, optimizer: str, batch: int) -> int:
-    """What the optimised image costs beside the VGG's activations: itself, its gradient, the optimiser's state."""
-    image_bytes = 3 * height * width * 4 * batch
-    return 2 * LBFGS_HISTORY * image_bytes if optimizer == "lbfgs" else 3 * image_bytes
-
-
-def estimate_tiled_bytes(
-    height: int,
-    width: int,
-    tile: int,
-    layers: Sequence[str],
-    content_layers: Sequence[str],
-    optimizer: str = "lbfgs",
-    architecture: Architecture = VGG19,
-    feature_bytes: int = 4,
-) -> int:
-    """Bytes a run of one height x width image computed in tiles of `tile` px (tiling.py) needs at its peak.
+def estimate_tiled_bytes(hw: tuple[int, int], tile: int, footprint: Footprint) -> int:
+    """Bytes a run of one image of `hw` computed in tiles of `tile` px (tiling.py) needs at its peak.
 
     One tile's activations (core plus halos), the image-size buffers with
     the optimiser's state, and the content targets at full size.
     """
-    names = architecture.parse_layers(layers, "layers")
-    deepest = max(names, key=architecture.layer_index.__getitem__)
-    crop = TilePlan.exact(architecture, names, tile).crop_hw((height, width))
-    activations = activation_elements(*crop, deepest, architecture) * feature_bytes * ACTIVATION_FACTOR
+    arch, height, width = footprint.architecture, *hw
+    deepest = footprint.deepest()
+    crop = TilePlan.exact(arch, arch.parse_layers(footprint.layers, "layers"), tile).crop_hw(hw)
+    activations = activation_elements(*crop, deepest, arch) * footprint.feature_bytes * ACTIVATION_FACTOR
     targets = sum(
-        architecture.channels(layer) * (height // architecture.stride(layer)) * (width // architecture.stride(layer)) * feature_bytes
-        for layer in content_layers
+        arch.channels(layer) * (height // arch.stride(layer)) * (width // arch.stride(layer)) * footprint.feature_bytes
+        for layer in footprint.content_layers
     )
     # Image-size buffers beside the optimiser's: the gradient, the content and the style at this size,
-    # the previous scale's result and the start, the crop and its gradient, a preview (measured at
-    # 2048 and 4096 px: fewer undercounted the peak RSS).
+    # the previous scale's result and the start, the crop and its gradient, a preview (fewer
+    # undercounted the peak RSS of large tiled runs).
     image = 8 * 3 * height * width * 4
-    return int(activations + targets + image + _whole_image_bytes(height, width, optimizer, 1) + WEIGHTS_BYTES + FIXED_OVERHEAD)
+    return int(activations + targets + image + footprint.image_bytes(hw) + WEIGHTS_BYTES + FIXED_OVERHEAD)
 
 
 @dataclass(frozen=True)
@@ -116,29 +118,25 @@ class MemoryPlan:
 
 def plan_memory(
     hw: tuple[int, int],
-    layers: Sequence[str],
-    content_layers: Sequence[str],
-    optimizer: str,
+    footprint: Footprint,
     device: torch.device,
     tile: int = 0,
     what: str = "size",
     available: int | None = None,
-    architecture: Architecture = VGG19,
-    feature_bytes: int = 4,
 ) -> MemoryPlan:
     """Whole or tiled, for a run of one image of `hw`; refuse one that cannot fit at all, naming the size that would.
 
     tile: 0 lets memory decide: whole if the estimate fits, else the largest
     of AUTO_TILES that fits. A tile size > 0 tiles every image whose longest
     side is larger than it. Where free memory cannot be known the run goes
-    whole unless a tile size is given.
+    whole unless a tile size is given. what: the setting named when refused.
     """
     free = available_bytes(device) if available is None else available
 
     def need(side_hw: tuple[int, int], size: int | None) -> int:
         if size is None or max(side_hw) <= size:
-            return estimate_run_bytes(*side_hw, layers, optimizer, architecture=architecture, feature_bytes=feature_bytes)
-        return estimate_tiled_bytes(*side_hw, size, layers, content_layers, optimizer, architecture, feature_bytes)
+            return estimate_run_bytes(side_hw, footprint)
+        return estimate_tiled_bytes(side_hw, size, footprint)
 
     choices: tuple[int | None, ...] = (tile,) if tile else (None, *(s for s in AUTO_TILES if s < max(hw)))
     for size in choices:
@@ -147,7 +145,22 @@ def plan_memory(
             return MemoryPlan(hw, size if size is not None and max(hw) > size else None, estimate, free)
     smallest = choices[-1]
     how = "" if smallest is None else f" even in tiles of {smallest} px"
-    _refuse(hw, lambda side_hw: need(side_hw, smallest), how, free, device, optimizer, what)
+    _refuse(hw, lambda side_hw: need(side_hw, smallest), how, free, device, footprint.optimizer, what)
+
+
+def check_fits(
+    hw: tuple[int, int], footprint: Footprint, device: torch.device, what: str = "size", available: int | None = None
+) -> None:
+    """Refuse a run of `footprint.batch` whole images of `hw` that would not fit, saying which size would."""
+    free = available_bytes(device) if available is None else available
+    if free is None:
+        return
+
+    def need(side_hw: tuple[int, int]) -> int:
+        return estimate_run_bytes(side_hw, footprint)
+
+    if need(hw) > free:
+        _refuse(hw, need, "", free, device, footprint.optimizer, what)
 
 
 def largest_fitting(hw: tuple[int, int], fits: Callable[[tuple[int, int]], bool]) -> int | None:
@@ -185,30 +198,6 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def check_fits(
-    height: int,
-    width: int,
-    layers: Sequence[str],
-    optimizer: str,
-    device: torch.device,
-    batch: int = 1,
-    what: str = "size",
-    available: int | None = None,
-    architecture: Architecture = VGG19,
-    feature_bytes: int = 4,
-) -> None:
-    """Refuse a run of `batch` whole images that would not fit, saying which size would."""
-    free = available_bytes(device) if available is None else available
-    if free is None:
-        return
-
-    def need(hw: tuple[int, int]) -> int:
-        return estimate_run_bytes(*hw, layers, optimizer, batch, architecture, feature_bytes)
-
-    if need((height, width)) > free:
-        _refuse((height, width), need, "", free, device, optimizer, what)
-
-
 def _refuse(
     hw: tuple[int, int],
     need: Callable[[tuple[int, int]], int],
@@ -226,30 +215,3 @@ def _refuse(
         f"{free / 2**30:.1f} GiB free; {hint}" + (" (or Adam instead of L-BFGS)" if optimizer == "lbfgs" else ""),
         what,
     )
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for CUDA's and the CPU allocator's out-of-memory failures."""
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
-@contextmanager
-def gradient_run(device: torch.device, hint: str) -> Iterator[None]:
-    """Autograd on (even under ComfyUI's inference mode); out-of-memory becomes a clear error.
-
-    The failing run's tensors are gone once the exception leaves the run, so
-    cached device memory is handed back before the error is raised and the
-    next run starts clean.
-    """
-    try:
-        with torch.inference_mode(False), torch.enable_grad():
-            yield
-    except (RuntimeError, torch.OutOfMemoryError) as exc:
-        if not is_out_of_memory(exc):
-            raise
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise OutOfMemoryError(f"out of memory on {device} {hint}") from None

@@ -69,7 +69,7 @@ def optimize_pixels(
     Adam's pixels are clamped to [0, 1] after every step; L-BFGS's only at
     the end (as in Gatys et al.'s and neural-style's runs), since clamping
     between its iterations breaks the curvature pairs it builds its steps
-    from (on random weights: losses jumping 13 -> 100 -> 18). A NaN or infinite loss
+    from (the loss jumps up and down). A NaN or infinite loss
     stops the run at once with NonFiniteLossError; `should_stop` returning
     True raises StopRequested. L-BFGS makes one iteration per step, so its
     step count equals its number of loss evaluations.

@@ -85,3 +85,8 @@ def prefers_channels_last(device: torch.device, dtype: torch.dtype | None = None
     if device.type == "cpu":
         return True
     return device.type == "cuda" and dtype is not None
+
+
+def feature_bytes(dtype: torch.dtype | None) -> int:
+    """Bytes of one feature value in the VGG passes: 2 for bf16/fp16, 4 for fp32 (None)."""
+    return 4 if dtype is None else torch.finfo(dtype).bits // 8

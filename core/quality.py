@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .images import resize
+from .geometry import resize
 from .vgg import VGGModel
 
 # The structure score looks at the picture's large shapes, not its brush strokes:

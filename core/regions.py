@@ -18,13 +18,6 @@ import torch.nn.functional as F
 from .losses import gram_matrix
 
 
-def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """[K, 1, H, W] masks to (H, W) of the image: antialiased bilinear, kept in [0, 1]."""
-    if tuple(mask.shape[-2:]) == tuple(size):
-        return mask
-    return F.interpolate(mask.float(), size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
-
-
 def layer_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Image-size masks [K, 1, H, W] to a layer's (h, w) by area averaging (each cell: the mask's share of it)."""
     if tuple(masks.shape[-2:]) == tuple(size):

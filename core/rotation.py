@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .checks import check_choice, normalize_weights
 from .errors import InputError
+from .text import split_list
 
 ROTATION_MODES = ("image", "dfr")
 DFR_ANGLES = (90, 180, 270)
@@ -47,7 +48,7 @@ class RotationSpec:
     def __post_init__(self) -> None:
         self.angles = [float(a) for a in self.angles]
         if not self.angles:
-            raise InputError("none given; give at least one angle in degrees, e.g. 90", "rotation_angles")
+            raise InputError("no number given; give at least one angle in degrees, e.g. 90", "rotation_angles")
         for index, angle in enumerate(self.angles):
             if not math.isfinite(angle) or abs(angle) > MAX_ANGLE:
                 raise InputError(f"{angle} is outside [-360, 360]; give degrees such as 60 or -90", "rotation_angles", index)
@@ -70,9 +71,7 @@ def parse_angle_weights(text: str) -> tuple[list[float], list[float]]:
     """'60:0.5,150:0.5' (or '60,150': equal weights) -> (angles, weights)."""
     angles: list[float] = []
     weights: list[float] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
+    for item in split_list(text):
         angle, _, weight = item.partition(":")
         try:
             angles.append(float(angle))

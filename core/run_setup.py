@@ -13,35 +13,55 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import torch
 
-from .images import check_image, check_mask, match_color, resize
-from .memory import MemoryPlan, check_fits, plan_memory
+from .checks import check_image, check_mask
+from .color import match_color
+from .geometry import resize, resize_mask
+from .memory import Footprint, MemoryPlan, check_fits, estimate_run_bytes, plan_memory
 from .objective import Objective, content_features
-from .precision import FP16_LOSS_SCALE, compute_dtype, prefers_channels_last
-from .regions import region_strength, resize_mask
-from .settings import LossSettings
-from .style import StyleSpec, compute_style_targets
+from .precision import FP16_LOSS_SCALE, compute_dtype, feature_bytes, prefers_channels_last
+from .regions import region_strength
+from .settings import LossSettings, RunSettings
+from .style import StyleSpec
+from .style_targets import compute_style_targets
 from .tiles import TilePlan
 from .tiling import TiledObjective, tiled_features
-from .vgg import FeatureExtractor, VGGModel
+from .vgg import Architecture, FeatureExtractor, VGGModel
 
 log = logging.getLogger(__name__)
 
 
-def build_objective(
-    extractor: FeatureExtractor, content: torch.Tensor, style: StyleSpec, loss: LossSettings, device: torch.device
-) -> Objective:
-    """The loss for images the size of `content` (at the working size), both targets made here for that size.
+@dataclass(frozen=True)
+class Workload:
+    """The images a run optimises at once: their size, how many, and the setting that names the size in errors."""
 
-    style.scale is relative to that size. Any extractor will do (tests and
-    benchmarks pass their own); a run uses its RunSetup's.
+    hw: tuple[int, int]
+    batch: int = 1
+    size_field: str = "size"
+
+
+def footprint(
+    architecture: Architecture, loss: LossSettings, optimizer: str, precision: torch.dtype | None, batch: int = 1
+) -> Footprint:
+    """What a run of these settings on this network keeps in memory besides its size (memory.Footprint)."""
+    content_layers, _ = loss.layers_for(architecture)
+    return Footprint(
+        layers=tuple(loss.layers_needed()), content_layers=tuple(content_layers), optimizer=optimizer,
+        architecture=architecture, feature_bytes=feature_bytes(precision), batch=batch,
+    )  # fmt: skip
+
+
+def whole_run_bytes(model: VGGModel, loss: LossSettings, run: RunSettings, content_hw: tuple[int, int]) -> int:
+    """The most one run of this content at these settings needs on its device: whole, fp32 features.
+
+    What a host (ComfyUI) frees before the run; the run itself may need less
+    (reduced precision, tiles).
     """
-    content_layers, style_weights = loss.layers_for(extractor.architecture)
-    hw = tuple(content.shape[-2:])
-    style_targets = compute_style_targets(extractor, style, list(style_weights), hw, device)
-    return Objective.of(extractor, loss, content_features(extractor, content, content_layers, device), style_targets)
+    needs = footprint(model.architecture, loss, run.optimizer, None)
+    return estimate_run_bytes(run.output_hw(content_hw), needs)
 
 
 @dataclass
@@ -51,27 +71,40 @@ class RunSetup:
     content: the content image at the working size, on the CPU. style: the
     recipe the targets are made from (colour-matched to the content when
     asked, its images on the device). strength_map: how strongly the style
-    applies per region of the result ([1, 1, H, W]), or None. backward_scale: what the loss is
-    scaled by for the backward pass in fp16 (precision.FP16_LOSS_SCALE), 1 otherwise.
+    applies per region of the result ([1, 1, H, W]), or None. memory: the
+    plan of the working size; None for a batch, which is never tiled.
     """
 
     extractor: FeatureExtractor
     loss: LossSettings
+    run: RunSettings
     content: torch.Tensor
     style: StyleSpec
-    content_layers: list[str]
-    style_layer_weights: dict[str, float]
-    precision: torch.dtype | None
-    channels_last: bool
     device: torch.device
     strength_map: torch.Tensor | None = None
-    optimizer: str = "adam"
-    tile: int = 0  # tile size in px, 0: as memory decides (memory.plan_memory)
-    memory: MemoryPlan | None = None  # of the working size; None for a batch, which is never tiled
+    memory: MemoryPlan | None = None
     _tiles: dict[tuple[int, int], TilePlan | None] = field(default_factory=dict, init=False, repr=False)
+
+    @cached_property
+    def _layers(self) -> tuple[list[str], dict[str, float]]:
+        return self.loss.layers_for(self.extractor.architecture)
+
+    @property
+    def content_layers(self) -> list[str]:
+        return self._layers[0]
+
+    @property
+    def style_layer_weights(self) -> dict[str, float]:
+        """Each style layer's weight, in the order of the loss's style layers."""
+        return self._layers[1]
+
+    @property
+    def precision(self) -> torch.dtype | None:
+        return self.extractor.compute_dtype
 
     @property
     def backward_scale(self) -> float:
+        """What the loss is scaled by for the backward pass: precision.FP16_LOSS_SCALE in fp16, else 1."""
         return FP16_LOSS_SCALE if self.precision == torch.float16 else 1.0
 
     def tiles_at(self, hw: tuple[int, int]) -> TilePlan | None:
@@ -86,11 +119,8 @@ class RunSetup:
         return self._tiles[hw]
 
     def _plan_tiles(self, hw: tuple[int, int]) -> TilePlan | None:
-        plan = plan_memory(
-            hw, self.loss.layers_needed(), self.content_layers, self.optimizer, self.device, self.tile,
-            available=self.memory.free, architecture=self.extractor.architecture,
-            feature_bytes=feature_bytes(self.precision),
-        )  # fmt: skip
+        needs = footprint(self.extractor.architecture, self.loss, self.run.optimizer, self.precision)
+        plan = plan_memory(hw, needs, self.device, self.run.tile, available=self.memory.free)
         return TilePlan.exact(self.extractor.architecture, self.extractor.layers, plan.tile) if plan.tile else None
 
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -121,7 +151,7 @@ class RunSetup:
         if not regional and self.strength_map is None:
             return None
         masks = self.style.masks if regional else [None]
-        mix = self.style.weights if regional else [1.0]
+        mix = self.style.mix_weights if regional else [1.0]
         full = torch.ones(1, 1, *hw)
         stack = torch.cat([full if mask is None else resize_mask(mask.cpu(), hw) for mask in masks])
         if self.strength_map is not None:
@@ -155,76 +185,47 @@ class RunSetup:
         return self.objective(self.content_targets(content), self.style_targets(hw), hw, should_stop)
 
 
-def memory_plan(
-    model: VGGModel,
-    loss: LossSettings,
-    working_hw: tuple[int, int],
-    optimizer: str,
-    device: torch.device,
-    tile: int = 0,
-    size_field: str = "size",
-    dtype: str = "auto",
-) -> MemoryPlan:
-    """Whole or tiled, and what it needs, for one image of `working_hw` (memory.plan_memory); refuses what cannot fit."""
-    content_layers, _ = loss.layers_for(model.architecture)
-    return plan_memory(
-        working_hw, loss.layers_needed(), content_layers, optimizer, device, tile, what=size_field,
-        architecture=model.architecture, feature_bytes=feature_bytes(compute_dtype(dtype, device)),
-    )  # fmt: skip
-
-
-def feature_bytes(precision: torch.dtype | None) -> int:
-    """Bytes of one feature value in the VGG passes: 2 for bf16/fp16, 4 for fp32 (None)."""
-    return 4 if precision is None else torch.finfo(precision).bits // 8
-
-
 def prepare_run(
     model: VGGModel,
     content: torch.Tensor,
     style: StyleSpec,
     loss: LossSettings,
-    working_hw: tuple[int, int],
+    run: RunSettings,
     device: torch.device,
-    dtype: str = "auto",
-    match_colors: bool = False,
-    channels_last: bool | None = None,
-    optimizer: str = "adam",
-    batch: int = 1,
-    size_field: str = "size",
+    workload: Workload,
     strength_map: torch.Tensor | None = None,
-    tile: int = 0,
+    channels_last: bool | None = None,
 ) -> RunSetup:
     """Check the inputs against the model and the memory, then build what every step needs.
 
     content: the content image as given ([1, 3, H, W]); it is resized to
-    `working_hw`, the size the styles' colours are matched at when
-    `match_colors`. channels_last: None lets the device and dtype decide
-    (precision.prefers_channels_last). optimizer, batch: what the memory
-    check counts; size_field: the setting it names when the run cannot fit.
+    the workload's size, the size the styles' colours are matched at when
+    run.preserve_color is 'histogram'. From `run` the set-up also takes the
+    arithmetic (dtype), the optimiser and the tile size the memory plan
+    counts. channels_last: None lets the device and dtype decide
+    (precision.prefers_channels_last).
     """
     check_image(content, "content")
     style.check_images()
     if strength_map is not None:
         check_mask(strength_map, "strength_map")
-    content_layers, style_weights = loss.layers_for(model.architecture)
-    if batch == 1:
-        memory = memory_plan(model, loss, working_hw, optimizer, device, tile, size_field, dtype)
+    loss.layers_for(model.architecture)  # an unknown layer is named before a dtype the device lacks
+    precision = compute_dtype(run.dtype, device)
+    needs = footprint(model.architecture, loss, run.optimizer, precision, workload.batch)
+    if workload.batch == 1:
+        memory = plan_memory(workload.hw, needs, device, run.tile, what=workload.size_field)
         log.info("%s", memory.describe(device))
     else:
         memory = None
-        check_fits(
-            *working_hw, loss.layers_needed(), optimizer, device, batch, size_field, architecture=model.architecture,
-            feature_bytes=feature_bytes(compute_dtype(dtype, device)),
-        )  # fmt: skip
-    content = resize(content.float(), working_hw)
-    if match_colors:
+        check_fits(workload.hw, needs, device, what=workload.size_field)
+    content = resize(content.float(), workload.hw)
+    if run.preserve_color == "histogram":
         style = replace(style, images=[match_color(image, content) for image in style.images])
     style = replace(style, images=[image.float().to(device) for image in style.images])
-    precision = compute_dtype(dtype, device)
     if channels_last is None:
         channels_last = prefers_channels_last(device, precision)
     extractor = model.extractor(loss.layers_needed(), device, channels_last, precision)
     return RunSetup(
-        extractor, loss, content, style, content_layers, style_weights, precision, channels_last, device, strength_map,
-        optimizer, tile, memory,
+        extractor=extractor, loss=loss, run=run, content=content, style=style, device=device,
+        strength_map=strength_map, memory=memory,
     )  # fmt: skip

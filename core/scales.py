@@ -13,7 +13,8 @@ import math
 from collections.abc import Sequence
 
 from .errors import InputError
-from .images import MAX_SIDE, MIN_SIDE
+from .geometry import MAX_SIDE, MIN_SIDE
+from .text import split_list
 
 SCALE_MODES = ("auto", "on", "off")
 LADDER_START = 128
@@ -33,7 +34,7 @@ def parse_scales(spec: ScalesSetting) -> str | tuple[int, ...]:
         text = spec.strip().lower()
         if text in SCALE_MODES:
             return text
-        parts = [part.strip() for part in text.split(",") if part.strip()]
+        parts = split_list(text)
         if not parts or not all(part.isdigit() for part in parts):
             raise InputError(f"{spec!r} is not auto, on, off or a list of sizes in px such as 128,256,512", "scales")
         sizes = [int(part) for part in parts]

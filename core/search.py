@@ -33,12 +33,12 @@ import torch
 
 from .checks import normalize_weights
 from .errors import InputError, StopRequested
-from .images import MIN_SIDE, fit_size
-from .memory import gradient_run
-from .run_setup import prepare_run
+from .geometry import MIN_SIDE, fit_size
+from .guard import gradient_run
+from .run_setup import Workload, prepare_run
 from .optimize import OptimizationResult, optimize_pixels
 from .rotation import RotationSpec
-from .settings import LossSettings, SearchSettings
+from .settings import LossSettings, RunSettings, SearchSettings
 from .style import StyleSpec
 from .vgg import VGGModel
 
@@ -122,9 +122,9 @@ class SearchResult:
         if not 0 <= rank < len(self.top_k):
             raise InputError(f"rank: {rank} is out of range; the search kept {len(self.top_k)} candidate(s), rank 0 is the best")
         candidate = self.top_k[rank]
-        weights = candidate.mix_weights if candidate.mix_weights is not None else style.weights
+        weights = candidate.mix_weights if candidate.mix_weights is not None else style.mix_weights
         turned = style.with_rotation(candidate.rotation, self.region - 1 if self.region else None)
-        return replace(turned, weights=list(weights))
+        return replace(turned, mix_weights=list(weights))
 
 
 def angle_separation(first: Sequence[float], second: Sequence[float]) -> float:
@@ -200,7 +200,8 @@ class Proxy:
     """Everything a population shares, and the batched proxy run of a generation.
 
     Built once per search: the run set-up at the proxy size (run_setup.prepare_run,
-    as `stylize` makes it), the content's features, the unrotated targets.
+    as `stylize` makes it, in the render's arithmetic and colours), the content's
+    features, the unrotated targets.
     `targets` makes one candidate's style targets; `run` optimises a whole
     generation as one batch. Public so that benchmarks can time a generation
     batched against one member at a time.
@@ -214,11 +215,9 @@ class Proxy:
         settings: SearchSettings,
         loss: LossSettings,
         device: torch.device,
-        dtype: str = "auto",
-        match_colors: bool = False,
-        output_hw: tuple[int, int] | None = None,
+        render: RunSettings | None = None,
     ) -> None:
-        out_hw = output_hw or tuple(content.shape[-2:])
+        out_hw = render.output_hw(tuple(content.shape[-2:])) if render is not None else tuple(content.shape[-2:])
         try:
             self.hw = fit_size(out_hw[0], out_hw[1], settings.proxy_size)
         except InputError:
@@ -236,20 +235,21 @@ class Proxy:
         self.style_index = settings.region - 1 if settings.region else None
         if settings.region > len(style.images):
             raise InputError(f"{settings.region} is not one of the recipe's {len(style.images)} style(s)", "region")
-        # The render's arithmetic, so the proxy ranks candidates as the render sees them. Not
-        # channels_last on the CPU: every turned style is a new image size, and oneDNN builds NHWC
-        # kernels per size (measured: a forward pass at a size not seen before took ten times longer).
+        # The render's arithmetic and colours, so the proxy ranks candidates as the render sees them;
+        # Adam, never tiled. Not channels_last on the CPU: every turned style is a new image size, and
+        # oneDNN builds NHWC kernels per size, which costs far more than the layout saves here.
+        proxy_run = replace(render or RunSettings(), optimizer="adam", tile=0)
+        population = _Layout.of(settings, len(style.images)).population(settings.popsize)
         self.setup = prepare_run(
-            model, content, style.with_rotation(None, self.style_index), loss, self.hw, device, dtype,
-            match_colors=match_colors, channels_last=False if device.type == "cpu" else None,
-            batch=_Layout.of(settings, len(style.images)).population(settings.popsize), size_field="proxy_size",
+            model, content, style.with_rotation(None, self.style_index), loss, proxy_run, device,
+            Workload(self.hw, population, "proxy_size"), channels_last=False if device.type == "cpu" else None,
         )  # fmt: skip
         self.content_targets = self.setup.content_targets(self.setup.content)
         self.plain = self.setup.style_targets(self.hw)
         # Gram mixing is linear, so searched mix weights can reuse each style's own unrotated targets.
         spec = self.setup.style
         self.plain_by_style = (
-            [self.setup.style_targets(self.hw, replace(spec, images=[image], weights=[1.0], rotations=None)) for image in spec.images]
+            [self.setup.style_targets(self.hw, replace(spec, images=[image], mix_weights=[1.0], rotation_per_style=None)) for image in spec.images]
             if settings.search_mix_weights and len(spec.images) > 1 and spec.mode == "gram"
             else None
         )
@@ -257,13 +257,13 @@ class Proxy:
     def targets(self, rotation: RotationSpec | None, mix: list[float] | None) -> dict[str, torch.Tensor]:
         """Style targets of one candidate, reusing the unrotated part where it does not depend on it."""
         base = self.setup.style
-        spec = replace(base.with_rotation(rotation, self.style_index), weights=mix or base.weights)
+        spec = replace(base.with_rotation(rotation, self.style_index), mix_weights=mix or base.mix_weights)
         plain: Mapping[str, torch.Tensor] | None = self.plain
         if mix is not None:
             plain = None
             if self.plain_by_style is not None:
                 plain = {
-                    layer: sum(w * targets[layer] for w, targets in zip(spec.weights, self.plain_by_style))
+                    layer: sum(w * targets[layer] for w, targets in zip(spec.mix_weights, self.plain_by_style))
                     for layer in self.setup.style_layer_weights
                 }
         return self.setup.style_targets(self.hw, spec, plain=plain)
@@ -323,16 +323,15 @@ def search_rotation(
     device: torch.device | str = "cpu",
     on_generation: Callable[[GenerationInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    dtype: str = "auto",
-    match_colors: bool = False,
-    output_hw: tuple[int, int] | None = None,
+    *,
+    render: RunSettings | None = None,
 ) -> SearchResult:
     """Search rotations of `style` (image mode) that suit `content` ([1, 3, H, W] in [0, 1]).
 
-    `loss` supplies the layers and weights of the proxy runs; dtype and
-    match_colors are the render's (RunSettings.dtype, preserve_color
-    'histogram'), so the proxy sees what the render will; output_hw is the
-    render's size, whose aspect the proxy keeps (default: the content's).
+    `loss` supplies the layers and weights of the proxy runs. `render`: the
+    settings the result will be rendered with, so that the proxy sees what
+    the render will: their dtype and colour handling, and their result's
+    aspect (default: the content's own, in the default arithmetic).
     Any rotation `style` already carries is replaced by the candidates'.
     Reproducible for a given seed and device. Raises StopRequested when
     `should_stop()` is true at a generation boundary or a proxy step.
@@ -344,7 +343,7 @@ def search_rotation(
     device = torch.device(device)
     with gradient_run(device, "during the rotation search; use a smaller popsize or proxy size"):
         started = time.perf_counter()
-        proxy = Proxy(model, content, style, settings, loss, device, dtype, match_colors, output_hw)
+        proxy = Proxy(model, content, style, settings, loss, device, render)
         return _search(settings, _Layout.of(settings, len(style.images)), proxy, started, on_generation, should_stop)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .checks import check_choice, check_int, check_nonnegative
 from .errors import InputError
-from .images import MAX_SIDE, MIN_SIDE, check_side, fit_size
+from .geometry import MAX_SIDE, MIN_SIDE, check_side, fit_size
 from .precision import DTYPE_CHOICES
 from .rotation import MAX_ANGLE
 from .scales import ScalesSetting, parse_scales
@@ -38,7 +38,7 @@ MAX_SEED = 2**64 - 1
 # Each loss term is a relative error of order 1 (losses.py); a weight 1e4 times another already
 # leaves that other term without effect, so larger ones are refused as a likely old-scale value.
 MAX_LOSS_WEIGHT = 1e4
-# A tile's halos are 96 px wide for relu5_1 (tiles.py): smaller cores would be mostly halo.
+# A tile is read with halos as wide as the deepest layer's reach (tiles.py); smaller cores would be mostly halo.
 MIN_TILE = 64
 
 
@@ -182,7 +182,7 @@ class SearchSettings:
     seed: int = 0
     rotation_weight: float = 1.0
     # Not the render's 0.1: with steps that large, a 3-step proxy ranked the angles of
-    # tests/test_search.py's orientation ground truth wrongly.
+    # tests/core/test_search.py's orientation ground truth wrongly.
     proxy_lr: float = 0.02
     region: int = 0
 

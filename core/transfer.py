@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from .images import check_image, keep_luminance_only, resize
-from .memory import gradient_run
+from .checks import check_image
+from .color import keep_luminance_only
+from .geometry import resize
+from .guard import gradient_run
 from .metrics import LossRecord, RunMetrics
-from .memory import MemoryPlan
-from .run_setup import RunSetup, memory_plan, prepare_run
-from .optimize import StepInfo, carry_moments, optimize_pixels, record_losses
+from .optimize import OptimizationResult, StepInfo, carry_moments, optimize_pixels, record_losses
 from .precision import dtype_name
+from .run_setup import RunSetup, Workload, prepare_run
 from .scales import parse_scales, scale_ladder, split_steps
 from .settings import LossSettings, RunSettings
 from .style import StyleSpec
@@ -34,40 +35,15 @@ class StylizeResult:
     metrics: RunMetrics = field(default_factory=RunMetrics)
 
 
-def _initial_image(run: RunSettings, setup: RunSetup, hw: tuple[int, int], init_image: torch.Tensor | None) -> torch.Tensor:
-    """The first scale's starting image: the given one, noise (seeded), the first style or the content."""
-    if init_image is not None:
-        return resize(init_image.float(), hw)
-    if run.init == "noise":
-        generator = torch.Generator().manual_seed(int(run.seed))
-        return torch.rand((1, 3, *hw), generator=generator, dtype=torch.float32)
-    if run.init == "style":
-        return resize(setup.style.images[0].float().cpu(), hw)
-    return resize(setup.content, hw)
+@dataclass
+class _Climb:
+    """What the scales of one run left: the last scale's result, the history over all, one entry per scale."""
 
-
-def _previews_at(
-    on_step: Callable[[StepInfo], None] | None, output_hw: tuple[int, int]
-) -> Callable[[StepInfo], None] | None:
-    """`on_step` whose previews are upsampled to the result's size, so a coarse scale looks like the run's image."""
-    if on_step is None:
-        return None
-
-    def forward(info: StepInfo) -> None:
-        on_step(replace(info, preview=lambda: resize(info.preview(), output_hw)))
-
-    return forward
-
-
-def plan_memory_for(
-    model: VGGModel, content: torch.Tensor, run: RunSettings, loss: LossSettings, device: torch.device | str = "cpu"
-) -> MemoryPlan:
-    """How `stylize` will use memory for this content at these settings: whole or tiled, and about how much.
-
-    The doors show it before the run starts; `stylize` plans the same way itself.
-    """
-    output_hw = run.output_hw(tuple(content.shape[-2:]))
-    return memory_plan(model, loss, output_hw, run.optimizer, torch.device(device), run.tile, dtype=run.dtype)
+    last: OptimizationResult
+    history: list[LossRecord]
+    scales: list[dict[str, object]]
+    steps: int
+    seconds: float
 
 
 def stylize(
@@ -96,37 +72,57 @@ def stylize(
     loss = loss or LossSettings()
     device = torch.device(device)
     started = time.perf_counter()
-    hint = f"at size {run.exact or run.size}; use a smaller size or fewer style layers"
-    with gradient_run(device, hint):
-        result = _run(model, content, style, run, loss, device, init_image, on_step, should_stop, strength_map)
-    result.metrics.seconds = time.perf_counter() - started
-    return result
+    with gradient_run(device, f"at size {run.exact or run.size}; use a smaller size or fewer style layers"):
+        if init_image is not None:
+            check_image(init_image, "init_image")
+        output_hw = run.output_hw(tuple(content.shape[-2:]))
+        setup = prepare_run(model, content, style, loss, run, device, Workload(output_hw), strength_map=strength_map)
+        climb = _climb(setup, init_image, on_step, should_stop)
+        image = climb.last.image.float().cpu()
+        if run.preserve_color == "luminance":
+            image = keep_luminance_only(image, setup.content)
+        metrics = _metrics(model, setup, climb, "image" if init_image is not None else run.init)
+    metrics.seconds = time.perf_counter() - started
+    return StylizeResult(image=image, metrics=metrics)
 
 
-def _run(
-    model: VGGModel,
-    content: torch.Tensor,
-    style: StyleSpec,
-    run: RunSettings,
-    loss: LossSettings,
-    device: torch.device,
+def _initial_image(setup: RunSetup, hw: tuple[int, int], init_image: torch.Tensor | None) -> torch.Tensor:
+    """The first scale's starting image: the given one, noise (seeded), the first style or the content."""
+    run = setup.run
+    if init_image is not None:
+        return resize(init_image.float(), hw)
+    if run.init == "noise":
+        generator = torch.Generator().manual_seed(int(run.seed))
+        return torch.rand((1, 3, *hw), generator=generator, dtype=torch.float32)
+    if run.init == "style":
+        return resize(setup.style.images[0].float().cpu(), hw)
+    return resize(setup.content, hw)
+
+
+def _previews_at(
+    on_step: Callable[[StepInfo], None] | None, output_hw: tuple[int, int]
+) -> Callable[[StepInfo], None] | None:
+    """`on_step` whose previews are upsampled to the result's size, so a coarse scale looks like the run's image."""
+    if on_step is None:
+        return None
+
+    def forward(info: StepInfo) -> None:
+        on_step(replace(info, preview=lambda: resize(info.preview(), output_hw)))
+
+    return forward
+
+
+def _climb(
+    setup: RunSetup,
     init_image: torch.Tensor | None,
     on_step: Callable[[StepInfo], None] | None,
     should_stop: Callable[[], bool] | None,
-    strength_map: torch.Tensor | None,
-) -> StylizeResult:
-    if init_image is not None:
-        check_image(init_image, "init_image")
-    output_hw = run.output_hw(tuple(content.shape[-2:]))
-    setup = prepare_run(
-        model, content, style, loss, output_hw, device, run.dtype,
-        match_colors=run.preserve_color == "histogram", optimizer=run.optimizer, strength_map=strength_map,
-        tile=run.tile,
-    )  # fmt: skip
+) -> _Climb:
+    """Optimise scale by scale: each starts from the previous result upsampled, the first from the run's init."""
+    run, output_hw = setup.run, tuple(setup.content.shape[-2:])
     ladder = scale_ladder(output_hw, run.scales)
     plan = [(hw, steps) for hw, steps in zip(ladder, split_steps(ladder, run.steps)) if steps > 0]
-    # Each scale starts from the previous one's result upsampled; the first from the chosen init.
-    image = _initial_image(run, setup, plan[0][0], init_image)
+    image = _initial_image(setup, plan[0][0], init_image)
     history: list[LossRecord] = []
     scales: list[dict[str, object]] = []
     done, seconds = 0, 0.0
@@ -134,7 +130,7 @@ def _run(
     for index, (hw, steps) in enumerate(plan):
         result = optimize_pixels(
             setup.objective_at(resize(setup.content, hw), should_stop),
-            resize(image, hw).to(device),
+            resize(image, hw).to(setup.device),
             steps,
             optimizer=run.optimizer,
             lr=run.learning_rate,
@@ -155,39 +151,41 @@ def _run(
             "tile": tiles.core if tiles is not None else None,
         })  # fmt: skip
         image, done, seconds = result.image, done + steps, seconds + result.seconds
-    image = image.float().cpu()
-    if run.preserve_color == "luminance":
-        image = keep_luminance_only(image, setup.content)
-    final = record_losses(run.steps, result.final)
+    return _Climb(last=result, history=history, scales=scales, steps=done, seconds=seconds)
+
+
+def _metrics(model: VGGModel, setup: RunSetup, climb: _Climb, init: str) -> RunMetrics:
+    """What the run reports: its losses and timings, and every effective setting."""
+    run, loss, style = setup.run, setup.loss, setup.style
+    final = record_losses(run.steps, climb.last.final)
     params = {**asdict(run), **asdict(loss)}
     params.update(
         lr=run.learning_rate,
         content_layers=list(setup.content_layers),
         style_layers=list(setup.style_layer_weights),
         style_layer_weights=list(setup.style_layer_weights.values()),
-        style_mix_weights=list(style.weights),
+        style_mix_weights=list(style.mix_weights),
         style_mix_mode=style.mode,
         style_scale=style.scale,
         style_rotation=asdict(style.rotation) if style.rotation is not None else None,
-        style_rotations=[asdict(r) if r is not None else None for r in style.rotations] if style.rotations else None,
+        style_rotations=[asdict(r) if r is not None else None for r in style.rotation_per_style] if style.rotation_per_style else None,
         style_masks=[mask is not None for mask in style.masks] if style.regional else None,
-        strength_map=strength_map is not None,
+        strength_map=setup.strength_map is not None,
         **model.describe(),
-        init=run.init if init_image is None else "image",
-        device=str(device),
+        init=init,
+        device=str(setup.device),
         scales=parse_scales(run.scales),
         compute_dtype=dtype_name(setup.precision),
         estimated_bytes=setup.memory.need if setup.memory is not None else None,
-        channels_last=setup.channels_last,
+        channels_last=setup.extractor.channels_last,
     )
-    metrics = RunMetrics(
-        steps=done,
-        seconds_per_step=seconds / max(1, done),
-        device=str(device),
-        size=list(output_hw),
+    return RunMetrics(
+        steps=climb.steps,
+        seconds_per_step=climb.seconds / max(1, climb.steps),
+        device=str(setup.device),
+        size=list(setup.content.shape[-2:]),
         final={k: getattr(final, k) for k in ("content", "style", "tv", "total")},
-        history=[asdict(record) for record in history],
+        history=[asdict(record) for record in climb.history],
         params=params,
-        scales=scales,
+        scales=climb.scales,
     )
-    return StylizeResult(image=image, metrics=metrics)

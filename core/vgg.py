@@ -20,6 +20,7 @@ from torch import nn
 
 from .checks import check_choice
 from .errors import InputError
+from .text import split_list
 
 POOLING_CHOICES = ("max", "avg")
 
@@ -119,7 +120,7 @@ LAYER_NAMES = VGG19.layer_names
 
 
 def _split_names(spec: str | Iterable[str], field: str) -> list[str]:
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    items = split_list(spec) if isinstance(spec, str) else list(spec)
     names = [str(item).strip() for item in items if str(item).strip()]
     if not names:
         raise InputError("no layer given; use names like relu4_2", field)
@@ -233,7 +234,7 @@ class FeatureExtractor(nn.Module):
         A loss taken from each layer as it arrives (as Objective does) is
         backpropagated only when the backward pass reaches that layer;
         losses taken after the whole forward pass would all run first and
-        hold every layer's gradient at once (0.6 GB more at 1024 px).
+        hold every layer's gradient at once.
         """
         x = image.flip(1) if self.convention.bgr else image
         x = (x - self.offset) * self.gain
@@ -303,19 +304,3 @@ class VGGModel:
             trunk, layers, self.pooling, channels_last, compute_dtype, self.convention, self.architecture
         ).to(device)
 
-
-def random_vgg_state_dict(seed: int = 0, architecture: Architecture = VGG19) -> dict[str, torch.Tensor]:
-    """VGG-shaped weights with torchvision's initialisation, keys `features.N.*`.
-
-    Not a trained model: tests and benchmarks use it for what does not depend
-    on the weights' values (shapes, timings, FLOPs, invariances).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    state: dict[str, torch.Tensor] = {}
-    for key, shape in architecture.expected_shapes().items():
-        if key.endswith(".weight"):
-            fan_out = shape[0] * shape[2] * shape[3]
-            state[f"features.{key}"] = torch.randn(shape, generator=generator) * (2.0 / fan_out) ** 0.5
-        else:
-            state[f"features.{key}"] = torch.zeros(shape)
-    return state

@@ -8,7 +8,7 @@ columns, each sized as the frontend sizes it plus the room its pictures need
 
     python generators/make_workflows.py --server http://127.0.0.1:8188
 
-tests/test_comfy_nodes.py checks that every UI file still matches its API twin.
+tests/comfy/test_nodes.py checks that every UI file still matches its API twin.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def link(node: int, slot: int = 0) -> tuple[int, int]:
 MIX_DEFAULTS = {"weight_2": 1.0, "weight_3": 1.0, "weight_4": 1.0, "mode": "gram", "style_scale": 1.0}
 # Body room for what a node shows, beyond its widgets: the live preview Optimize and the search
 # grow by when a run starts, a 256 px result, the loss plot, the metrics text. Found in the real
-# frontend; tests/test_browser.py checks that no node then overlaps another.
+# frontend; tests/comfy/test_browser.py checks that no node then overlaps another.
 PREVIEW_ROOM = 240
 IMAGE_ROOM = 280
 PLOT_ROOM = 250

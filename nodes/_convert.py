@@ -6,13 +6,11 @@ with other nodes; the engine wants separate [1, 3, H, W] images and
 [1, 1, H, W] masks it may use with autograd. Every conversion
 therefore copies (outside inference mode), so no node ever changes a tensor
 ComfyUI handed it and the copies can take part in gradient computation.
-Text inputs (lists of numbers) are parsed here with messages
-that name the node input at fault.
+Only shapes are looked at here; the engine checks the values.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -94,22 +92,3 @@ def preview_picture(image: torch.Tensor) -> Image.Image:
     """[1, 3, H, W] -> PIL, for ComfyUI's live preview."""
     return tensor_to_pil(image)
 
-
-def parse_numbers(text: str, what: str, allow_empty: bool = False) -> list[float]:
-    """'0.25, 0.75' -> [0.25, 0.75]; NaN and infinity are refused."""
-    parts = [part.strip() for part in str(text).replace(";", ",").split(",")]
-    parts = [part for part in parts if part]
-    if not parts:
-        if allow_empty:
-            return []
-        raise InputError(f"{what}: no number given; write comma-separated numbers such as 0, 90")
-    values = []
-    for part in parts:
-        try:
-            value = float(part)
-        except ValueError:
-            raise InputError(f"{what}: {part!r} is not a number; write comma-separated numbers such as 0, 90") from None
-        if not math.isfinite(value):
-            raise InputError(f"{what}: {part!r} is not a finite number")
-        values.append(value)
-    return values

@@ -11,7 +11,7 @@ from comfy_api.latest import io
 
 from ..core.errors import InputError, inputs_named
 from ..core.settings import MAX_LOSS_WEIGHT, LossSettings
-from ._convert import parse_numbers
+from ..core.text import parse_numbers
 from ._types import LOSS, input_names, node_schema
 
 LAYER_HELP = "VGG layer names, comma-separated: conv1_1.., relu1_1.., pool1..pool5 (VGG16 stops at conv5_3)."
@@ -24,7 +24,7 @@ def build_loss(content_layers: str, style_layers: str, style_layer_weights: str,
         return LossSettings(
             content_layers=content_layers,
             style_layers=style_layers,
-            style_layer_weights=parse_numbers(style_layer_weights, "style_layer_weights", allow_empty=True) or None,
+            style_layer_weights=parse_numbers(style_layer_weights, "style_layer_weights", example="1, 1, 1, 0.5, 0.5") or None,
             **weights,
         )
 

@@ -10,12 +10,13 @@ import torch
 from comfy_api.latest import io
 
 from ..core.errors import InputError, inputs_named
-from ..core.images import MAX_SIDE, MIN_SIDE, pil_to_tensor
-from ..core.memory import estimate_run_bytes
+from ..core.geometry import MAX_SIDE, MIN_SIDE
+from ..core.images import pil_to_tensor
 from ..core.scales import LADDER_FROM
 from ..core.metrics import RunMetrics
 from ..core.optimize import StepInfo
 from ..core.plot import plot_losses
+from ..core.run_setup import whole_run_bytes
 from ..core.precision import DTYPE_CHOICES
 from ..core.settings import (
     COLOR_CHOICES,
@@ -29,7 +30,7 @@ from ..core.settings import (
 )
 from ..core.style import StyleSpec
 from ..core.transfer import stylize
-from ..core.vgg import Architecture, VGGModel
+from ..core.vgg import VGGModel
 from . import _comfy
 from ._convert import image_to_list, list_to_image, mask_to_list
 from ._types import LOSS, STYLE, expect, input_names, node_schema, vgg_input
@@ -38,15 +39,26 @@ log = logging.getLogger(__name__)
 
 PLOT_SIZE = (512, 320)
 _DEFAULTS = RunSettings()
-# The node's learning_rate widget: 0 stands for the optimizer's default. The widget can only
-# show the number, so its label says so: locales/en/nodeDefs.json, which the frontend reads.
-_RUN_NAMES = input_names({"lr": "learning_rate"})
+# Each RunSettings field the node sets and the input that sets it, so errors name the input.
+# learning_rate 0 stands for the optimizer's default; the widget can only show the number,
+# so its label says so: locales/en/nodeDefs.json, which the frontend reads.
+RUN_INPUTS = {
+    "steps": "steps", "optimizer": "optimizer", "lr": "learning_rate", "size": "size", "init": "init",
+    "preserve_color": "preserve_color", "seed": "seed", "dtype": "dtype", "scales": "scales", "tile": "tile",
+}  # fmt: skip
+_RUN_NAMES = input_names(RUN_INPUTS)
 
 
-def run_settings(learning_rate: float, **inputs: object) -> RunSettings:
-    """The node's run inputs (steps, optimizer, size, init, preserve_color, seed, dtype, scales, tile) as RunSettings."""
+def run_settings(
+    steps: int, optimizer: str, learning_rate: float, size: int, init: str, preserve_color: str, seed: int,
+    dtype: str, scales: str, tile: int,
+) -> RunSettings:  # fmt: skip
+    """The node's run inputs as RunSettings, each problem named by its input (RUN_INPUTS)."""
     with inputs_named(_RUN_NAMES):
-        return RunSettings(lr=float(learning_rate) if learning_rate != 0 else None, **inputs)
+        return RunSettings(
+            steps=steps, optimizer=optimizer, lr=float(learning_rate) if learning_rate != 0 else None, size=size,
+            init=init, preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales, tile=tile,
+        )  # fmt: skip
 
 
 def per_content(
@@ -71,11 +83,6 @@ def per_content(
             f"give one {kind} or exactly one per content image"
         )
     return items
-
-
-def run_bytes(run: RunSettings, loss: LossSettings, content_hw: tuple[int, int], architecture: Architecture) -> int:
-    """The engine's estimate of what one run at these settings needs on the device."""
-    return estimate_run_bytes(*run.output_hw(content_hw), loss.layers_needed(), run.optimizer, architecture=architecture)
 
 
 def metrics_json(metrics: list[RunMetrics]) -> str:
@@ -251,15 +258,13 @@ class Optimize(io.ComfyNode):
         expect(vgg, VGGModel, "vgg")
         expect(style, StyleSpec, "style")
         loss = expect(loss, LossSettings, "loss", optional=True) or LossSettings()
-        run = run_settings(
-            learning_rate, steps=steps, optimizer=optimizer, size=size, init=init,
-            preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales, tile=tile,
-        )  # fmt: skip
+        run = run_settings(steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales, tile)
         contents = image_to_list(content, "content")
         inits = per_content(init_image, len(contents), image_to_list, "init_image", "image")
         strengths = per_content(strength_map, len(contents), mask_to_list, "strength_map", "mask")
         device = _comfy.torch_device()
-        _comfy.make_room(run_bytes(run, loss, tuple(contents[0].shape[-2:]), vgg.architecture), device)
+        with inputs_named(_RUN_NAMES):
+            _comfy.make_room(whole_run_bytes(vgg, loss, run, tuple(contents[0].shape[-2:])), device)
         progress = _comfy.Progress(run.steps * len(contents), preview_interval)
         images, plots, metrics = [], [], []
         try:

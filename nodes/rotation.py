@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..core.errors import inputs_named
 from ..core.rotation import ROTATION_MODES, RotationSpec
 from ..core.style import StyleSpec
-from ._convert import parse_numbers
+from ..core.text import parse_numbers
 from ._types import STYLE, expect, input_names, node_schema
 from .style import MAX_STYLES
 
@@ -20,8 +20,8 @@ def build_rotation(angles: str, fusion_weights: str, rho: float, mode: str) -> R
     """A RotationSpec from the node's inputs, each problem named by its input."""
     with inputs_named(_ROTATION_NAMES):
         return RotationSpec(
-            angles=parse_numbers(angles, "angles"),
-            weights=parse_numbers(fusion_weights, "fusion_weights", allow_empty=True),
+            angles=parse_numbers(angles, "rotation_angles", example="60, 150"),
+            weights=parse_numbers(fusion_weights, "rotation_weights", example="0.25, 0.75"),
             rho=float(rho),
             mode=mode,
         )

@@ -10,7 +10,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.errors import InputError, inputs_named
-from ..core.images import MAX_SIDE, MIN_SIDE
+from ..core.geometry import MAX_SIDE, MIN_SIDE
 from ..core.search import GenerationInfo, SearchResult, search_rotation
 from ..core.rotation import MAX_ANGLE
 from ..core.settings import MAX_SEED, MAX_SEPARATION, MIN_POPSIZE, OBJECTIVES, LossSettings, SearchSettings
@@ -26,14 +26,46 @@ log = logging.getLogger(__name__)
 MAX_ROTATIONS = 8
 MAX_TOP_K = 16
 _DEFAULTS = SearchSettings()
-# The node splits the engine's angle_range into two inputs.
-_SEARCH_NAMES = input_names({"angle_range": "angle_min, angle_max"})
+# Each SearchSettings field the node sets and the input(s) that set it, so errors name the input;
+# the node splits the engine's angle_range into two inputs.
+SEARCH_INPUTS = {
+    "rotations": "rotations", "objective": "objective", "angle_range": "angle_min, angle_max", "popsize": "popsize",
+    "generations": "generations", "proxy_size": "proxy_size", "proxy_steps": "proxy_steps", "top_k": "top_k",
+    "seed": "seed", "search_rotation_weight": "search_rotation_weight", "rotation_weight": "rotation_weight",
+    "search_fusion_weights": "search_fusion_weights", "search_mix_weights": "search_mix_weights",
+    "min_separation": "min_separation", "epsilon": "epsilon", "region": "region",
+}  # fmt: skip
+_SEARCH_NAMES = input_names(SEARCH_INPUTS)
 
 
-def search_settings(angle_min: float, angle_max: float, **inputs: object) -> SearchSettings:
-    """SearchSettings from the node's search inputs, each problem named by its input."""
+def search_settings(
+    rotations: int = _DEFAULTS.rotations,
+    objective: str = _DEFAULTS.objective,
+    angle_min: float = _DEFAULTS.angle_range[0],
+    angle_max: float = _DEFAULTS.angle_range[1],
+    popsize: int = _DEFAULTS.popsize,
+    generations: int = _DEFAULTS.generations,
+    proxy_size: int = _DEFAULTS.proxy_size,
+    proxy_steps: int = _DEFAULTS.proxy_steps,
+    top_k: int = _DEFAULTS.top_k,
+    seed: int = _DEFAULTS.seed,
+    search_rotation_weight: bool = _DEFAULTS.search_rotation_weight,
+    rotation_weight: float = _DEFAULTS.rotation_weight,
+    search_fusion_weights: bool = _DEFAULTS.search_fusion_weights,
+    search_mix_weights: bool = _DEFAULTS.search_mix_weights,
+    min_separation: float = _DEFAULTS.min_separation,
+    epsilon: float = _DEFAULTS.epsilon,
+    region: int = _DEFAULTS.region,
+) -> SearchSettings:
+    """SearchSettings from the node's search inputs, each problem named by its input (SEARCH_INPUTS)."""
     with inputs_named(_SEARCH_NAMES):
-        return SearchSettings(angle_range=(float(angle_min), float(angle_max)), **inputs)
+        return SearchSettings(
+            rotations=rotations, objective=objective, angle_range=(float(angle_min), float(angle_max)),
+            popsize=popsize, generations=generations, proxy_size=proxy_size, proxy_steps=proxy_steps, top_k=top_k,
+            seed=seed, search_rotation_weight=search_rotation_weight, rotation_weight=rotation_weight,
+            search_fusion_weights=search_fusion_weights, search_mix_weights=search_mix_weights,
+            min_separation=min_separation, epsilon=epsilon, region=region,
+        )  # fmt: skip
 
 
 def report_json(result: SearchResult, settings: SearchSettings) -> str:
@@ -163,7 +195,7 @@ class RotationDESearch(io.ComfyNode):
         if angle_min is None or angle_max is None:
             return True
         try:
-            search_settings(angle_min, angle_max)
+            search_settings(angle_min=angle_min, angle_max=angle_max)
         except InputError as error:
             return str(error)
         return True
@@ -174,14 +206,33 @@ class RotationDESearch(io.ComfyNode):
         vgg: VGGModel,
         content: torch.Tensor,
         style: StyleSpec,
+        rotations: int,
+        objective: str,
+        angle_min: float,
+        angle_max: float,
+        popsize: int,
+        generations: int,
+        proxy_size: int,
+        proxy_steps: int,
+        top_k: int,
+        seed: int,
+        search_rotation_weight: bool,
+        rotation_weight: float,
+        search_fusion_weights: bool,
+        search_mix_weights: bool,
+        min_separation: float,
+        epsilon: float,
         loss: LossSettings | None = None,
-        **search_inputs: object,
+        region: int = _DEFAULTS.region,
     ) -> io.NodeOutput:
-        """`search_inputs` are the schema's search widgets, named as search_settings takes them."""
         expect(vgg, VGGModel, "vgg")
         expect(style, StyleSpec, "style")
         loss = expect(loss, LossSettings, "loss", optional=True)
-        settings = search_settings(**search_inputs)
+        settings = search_settings(
+            rotations, objective, angle_min, angle_max, popsize, generations, proxy_size, proxy_steps, top_k, seed,
+            search_rotation_weight, rotation_weight, search_fusion_weights, search_mix_weights, min_separation,
+            epsilon, region,
+        )  # fmt: skip
         image = image_to_single(content, "content")
         progress = _comfy.Progress(settings.generations, preview_every=1)
 

@@ -50,7 +50,7 @@ def build_style(
     with inputs_named(input_name):
         return StyleSpec(
             images=used_images,
-            weights=[weights[index] for index in connected],
+            mix_weights=[weights[index] for index in connected],
             mode=mode,
             scale=scale,
             masks=used_masks if any(mask is not None for mask in used_masks) else None,

@@ -12,20 +12,15 @@ import pytest
 import torch
 
 from nst_nodes.core.hed import WHEEL_FILE, WHEEL_NAME, WHEEL_VERSION
-from nst_nodes.core.checkpoints import save_random_weights
-from nst_nodes.core.vgg import VGGModel, random_vgg_state_dict
+from nst_nodes.core.random_vgg import random_vgg_state_dict, save_random_weights
+from nst_nodes.core.vgg import VGGModel
 from nst_nodes.core.weights import load_model
 
-from helpers import stripes
+from helpers import RANDOM_SEED, stripes
+from paths import HED_CACHE, REPO
 
+# tests/support is on sys.path (pyproject's pythonpath), so the plugin is imported by its bare name.
 pytest_plugins = ["fixtures_comfy"]
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
-# The real VGG16's wheel and its conversions, kept between runs (git-ignored, like .comfyui/).
-HED_CACHE = REPO / ".cache" / "hed"
-# The random VGG19 every test that needs a model but not trained values loads (vgg_path, the ComfyUI servers).
-RANDOM_SEED = 1234
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,118 @@
+"""The memory estimate and plan (core/memory.py): runs that cannot fit are refused before allocating, others tiled."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nst_nodes.core import memory
+from nst_nodes.core.errors import InputError
+from nst_nodes.core.memory import Footprint, check_fits, estimate_run_bytes, plan_memory
+from nst_nodes.core.style import StyleSpec
+from nst_nodes.core.transfer import stylize
+from nst_nodes.core.vgg import VGG19
+
+from helpers import content_and_stripes, settings
+
+LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
+CPU = torch.device("cpu")
+NEEDS = Footprint(["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], ["relu4_2"], "adam")
+
+
+def test_estimate_grows_with_pixels_and_optimizer_history():
+    small = estimate_run_bytes((256, 256), Footprint(LAYERS, optimizer="adam"))
+    large = estimate_run_bytes((512, 512), Footprint(LAYERS, optimizer="adam"))
+    assert 3.0 < (large - 280 * 2**20) / (small - 280 * 2**20) < 4.5
+    assert estimate_run_bytes((512, 512), Footprint(LAYERS, optimizer="lbfgs")) > large
+    assert estimate_run_bytes((512, 512), Footprint(["relu1_1"], optimizer="adam")) < large
+    assert estimate_run_bytes((256, 256), Footprint(LAYERS, optimizer="adam", batch=4)) > 3 * small - 3 * 280 * 2**20
+
+
+def test_refusal_names_size_and_suggests_one_that_fits():
+    free = 2 * 2**30
+    with pytest.raises(InputError, match=r"size: a 2048x2048 run needs about .* GiB but cpu has 2.0 GiB free; use a size of (\d+) px") as info:
+        check_fits((2048, 2048), Footprint(LAYERS, optimizer="adam"), torch.device("cpu"), available=free)
+    suggested = int(str(info.value).split("use a size of ")[1].split(" px")[0])
+    assert 32 <= suggested < 2048
+    check_fits((suggested, suggested), Footprint(LAYERS, optimizer="adam"), torch.device("cpu"), available=free)
+
+
+def test_huge_run_refused_before_allocation(vgg_model, monkeypatch):
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 4 * 2**30)
+    content = torch.rand(1, 3, 64, 64)
+    chosen = settings(exact=(8192, 8192), steps=1)
+    with pytest.raises(InputError, match="8192x8192 run needs about .* even in tiles"):
+        stylize(vgg_model, content, StyleSpec([content]), *chosen)
+
+
+def test_estimate_bounds_measured_peak(vgg_path):
+    """Run a real step in a fresh process and compare its peak RSS growth with the estimate."""
+    code = f"""
+import resource, torch
+from nst_nodes.core.vgg import VGGModel
+from nst_nodes.core.weights import load_model
+from nst_nodes.core.settings import RunSettings
+from nst_nodes.core.transfer import stylize
+from nst_nodes.core.style import StyleSpec
+model = load_model({str(vgg_path)!r})
+content = torch.rand(1, 3, 320, 320)
+import gc
+gc.collect()
+base = int([l for l in open("/proc/self/status") if l.startswith("VmRSS:")][0].split()[1])
+stylize(model, content, StyleSpec([content]), RunSettings(size=320, steps=2))
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    measured = int(out.stdout.strip().splitlines()[-1])
+    estimate = estimate_run_bytes((320, 320), Footprint(["relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], optimizer="lbfgs"))
+    assert measured < estimate < 4 * measured + 300 * 2**20
+
+
+def test_estimate_knows_vgg16_is_smaller():
+    """VGG16 has one conv fewer in each of blocks 3-5: fewer activations to keep, and it has no relu5_4."""
+    from nst_nodes.core.vgg import VGG16, VGG19
+
+    vgg16 = estimate_run_bytes((512, 512), Footprint(LAYERS, optimizer="adam", architecture=VGG16))
+    vgg19 = estimate_run_bytes((512, 512), Footprint(LAYERS, optimizer="adam", architecture=VGG19))
+    assert 0.6 * vgg19 < vgg16 < 0.95 * vgg19
+    with pytest.raises(InputError, match="VGG16"):
+        estimate_run_bytes((512, 512), Footprint(["relu5_4"], optimizer="adam", architecture=VGG16))
+
+
+def _free_between(low: int, high: int) -> int:
+    return (low + high) // 2
+
+
+def test_a_size_that_only_fits_tiled_runs_tiled(vgg_model, monkeypatch):
+    """With free memory between the tiled and the whole estimate, the run tiles itself and finishes."""
+    hw, layers = (320, 320), ["relu3_1", "relu1_1", "relu2_1"]  # shallow layers: short halos, a cheap test
+    needs = Footprint(layers, ["relu3_1"], "adam", VGG19)
+    whole = memory.estimate_run_bytes(hw, needs)
+    tiled = memory.estimate_tiled_bytes(hw, 256, needs)
+    assert tiled < whole
+    monkeypatch.setattr(memory, "available_bytes", lambda device: _free_between(tiled, whole))
+    content, style = content_and_stripes(hw)
+    chosen = settings(exact=hw, steps=2, dtype="fp32", content_layers=["relu3_1"], style_layers=layers[1:] + ["relu3_1"])
+    result = stylize(vgg_model, content, StyleSpec([style]), *chosen)
+    assert result.metrics.scales[-1]["tile"] == 256
+    assert tiled <= result.metrics.params["estimated_bytes"] < whole
+    assert torch.isfinite(result.image).all()
+
+
+def test_a_size_that_cannot_fit_is_refused_naming_the_largest_that_does(monkeypatch):
+    free = 3 * 2**30
+    with pytest.raises(InputError, match=r"size: a 8192x8192 run needs about .* GiB even in tiles of 256 px but cpu has 3.0 GiB free; use a size of (\d+) px") as info:
+        plan_memory((8192, 8192), NEEDS, CPU, available=free)
+    largest = int(str(info.value).split("use a size of ")[1].split(" px")[0])
+    assert plan_memory((largest, largest), NEEDS, CPU, available=free).tile is not None
+    with pytest.raises(InputError):
+        plan_memory((largest + 16, largest + 16), NEEDS, CPU, available=free)
+
+
+def test_plan_is_whole_when_it_fits_and_an_asked_tile_is_kept():
+    assert plan_memory((512, 512), NEEDS, CPU, available=2**40).tile is None
+    assert plan_memory((512, 512), NEEDS, CPU, tile=256, available=2**40).tile == 256
+    assert plan_memory((200, 200), NEEDS, CPU, tile=256, available=2**40).tile is None
