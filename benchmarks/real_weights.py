@@ -35,6 +35,7 @@ from nst_nodes.core.geometry import fit_size, resize  # noqa: E402
 from nst_nodes.core.images import load_image, tensor_to_pil  # noqa: E402
 from nst_nodes.core.optimize import StepInfo  # noqa: E402
 from nst_nodes.core.quality import structure_score, style_distance  # noqa: E402
+from nst_nodes.core.scales import scale_ladder  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
 from nst_nodes.core.transfer import stylize  # noqa: E402
@@ -127,7 +128,7 @@ def figures(quick: bool) -> dict[str, Any]:
         content, style = inputs(size)
         recipe = curve(model, content, style, RunSettings(size=size, **recipe_settings), every)
         longer = replace(defaults, size=size, steps=2 * own_steps)
-        if defaults.optimizer != "adam" or defaults.scales != "off":
+        if defaults.optimizer != "adam" or len(scale_ladder((size, size), defaults.scales)) != 1:
             raise SystemExit("real_weights.py reads the defaults' result off a longer run: Adam, one scale only")
         ours = curve(model, content, style, longer, every)
         _, _, recipe_style, recipe_structure = recipe.points[-1]
