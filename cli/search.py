@@ -9,6 +9,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from ..core.errors import InputError
 from ..core.search import SearchResult
 from ..core.settings import OBJECTIVES, SearchSettings
 from .inputs import load_inputs, load_strength_map, loss_settings_from_args, run_settings_from_args, search_settings_from_args
@@ -69,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.search import search_rotation
     from ..core.transfer import stylize
 
+    if args.init == "fast":
+        raise InputError("--init: the search's proxy runs do not start from the fast mode; render its best with nst stylize --init fast")
     run_settings, loss = run_settings_from_args(args), loss_settings_from_args(args)
     search = search_settings_from_args(args)
     outputs = [("report", args.report)] + [("render", path) for path in _render_paths(args, search.top_k)]

@@ -7,15 +7,16 @@ import io
 
 from ..core.errors import InputError
 from ..core.rotation import ROTATION_MODES, RotationSpec
-from .inputs import load_inputs, load_strength_map, loss_settings_from_args, run_settings_from_args
-from .model import load_model_from_args
-from .options import add_run_args
+from .inputs import fast_settings_from_args, load_inputs, load_strength_map, loss_settings_from_args, run_settings_from_args
+from .model import load_fast_model_from_args, load_model_from_args
+from .options import add_fast_args, add_run_args
 from .outputs import memory_plan_shown, refuse_existing_outputs, write_json
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("stylize", help="paint a content image in the style of one or more style images")
     add_run_args(parser)
+    add_fast_args(parser)
     parser.add_argument("--out", required=True, metavar="OUT.png", help="where to write the result")
     parser.add_argument("--metrics", metavar="OUT.json", help="write run metrics (losses, timings, settings) as JSON")
     parser.add_argument("--plot", metavar="LOSS.png", help="write a chart of the content, style, TV and total loss per step")
@@ -46,7 +47,26 @@ def _plot_png(history: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
+def _check_method(args: argparse.Namespace) -> None:
+    """What one method was asked for that only the other has, refused before any work."""
+    if args.method == "feedforward":
+        for flag, given, why in (
+            ("--init", args.init != "content", "the fast mode paints from the content in one pass"),
+            ("--steps", args.steps is not None, "the fast mode takes no steps"),
+            ("--plot", args.plot, "the fast mode has no losses to plot"),
+        ):
+            if given:
+                raise InputError(f"{flag}: {why}; drop it, or leave out --fast to optimise (--init fast starts from the fast result)")
+        return
+    for flag, value in (("--strength", args.strength), ("--working-size", args.working_size)):
+        if value is not None:
+            raise InputError(f"{flag}: applies to the fast mode only; add --fast, or drop it")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_method(args)
+    if args.method == "feedforward":
+        return _run_fast(args)
     from tqdm import tqdm
 
     from ..core.allocator import tune_allocator
@@ -64,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     tune_allocator()  # this process only runs the job: keep activations' pages mapped between steps
     model = load_model_from_args(args)
+    fast_model = load_fast_model_from_args(args) if run_settings.init == "fast" else None
 
     bar = tqdm(total=run_settings.steps, desc="stylize", unit="step", disable=None, leave=False)
 
@@ -76,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         with memory_plan_shown():
             result = stylize(
                 model, content, spec, run_settings, loss, device, init_image=init_image, on_step=on_step,
-                strength_map=strength_map,
+                strength_map=strength_map, fast_model=fast_model,
             )  # fmt: skip
     finally:
         bar.close()
@@ -92,4 +113,26 @@ def run(args: argparse.Namespace) -> int:
         f"{metrics.steps} steps in {metrics.seconds:.1f} s ({metrics.seconds_per_step:.3f} s/step) on {metrics.device}, "
         f"{width}x{height}, loss {metrics.history[0]['total']:.4g} -> {metrics.final['total']:.4g}"
     )
+    return 0
+
+
+def _run_fast(args: argparse.Namespace) -> int:
+    """`--fast`: the fast mode's one pass; no VGG is loaded."""
+    from ..core.devices import resolve_device
+    from ..core.fast import fast_stylize
+    from ..core.images import save_image
+
+    refuse_existing_outputs([("out", args.out), ("metrics", args.metrics)], args.overwrite)
+    run_settings, fast = run_settings_from_args(args), fast_settings_from_args(args)
+    content, spec, _ = load_inputs(args)
+    spec = spec.with_rotation(rotation_from_args(args))
+    strength_map = load_strength_map(args)
+    device = resolve_device(args.device)
+    result = fast_stylize(load_fast_model_from_args(args), content, spec, run_settings, fast, device, strength_map)
+    save_image(result.image, args.out, overwrite=args.overwrite)
+    if args.metrics:
+        write_json(args.metrics, result.metrics.to_dict(), overwrite=args.overwrite, what="metrics")
+    print(args.out)
+    height, width = result.metrics.size
+    print(f"fast mode: {width}x{height} in {result.metrics.seconds:.2f} s on {result.metrics.device}")
     return 0

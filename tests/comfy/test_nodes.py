@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from nst_nodes.client.workflow import ui_to_api, widget_names
+from nst_nodes.core.fast_weights import FAST_FILE
 from nst_nodes.core.weights import WEIGHTS_FILE
 
 from comfy_harness import PACK_LINK_NAME, ComfyServer, PromptRejected, import_failures, output_images, run_quick_test
@@ -34,6 +35,7 @@ from nst_comfy import (
 )
 
 DOWNLOAD = "vgg19-dcbb9e9d.pth (download if missing, 548 MB)"
+FAST_DOWNLOAD = f"{FAST_FILE} (download if missing, from PyPI, 3 MB)"
 FALLBACK = "vgg16-hed-bsds500-caffe.safetensors (VGG16 from PyPI, 55 MB, if no VGG19 can be had)"
 
 
@@ -97,8 +99,15 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
         {"vgg": "NST_VGG", "content": "IMAGE", "style": "NST_STYLE", "steps": "INT", "optimizer": "COMBO",
          "learning_rate": "FLOAT", "size": "INT", "init": "COMBO", "preserve_color": "COMBO", "seed": "INT",
          "preview_interval": "INT", "dtype": "COMBO", "scales": "STRING"},
-        {"tile": "INT", "loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK"},
+        {"tile": "INT", "loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK", "fast_model": "NST_FAST"},
         ["IMAGE", "IMAGE", "STRING"],
+    ),  # fmt: skip
+    "NST_LoadFastModel": ({"weights": "COMBO"}, {}, ["NST_FAST"]),
+    "NST_FastStyle": (
+        {"fast_model": "NST_FAST", "content": "IMAGE", "style": "NST_STYLE", "strength": "FLOAT", "size": "INT",
+         "working_size": "INT", "preserve_color": "COMBO"},
+        {"strength_map": "MASK"},
+        ["IMAGE", "STRING"],
     ),  # fmt: skip
     "NST_RotationDESearch": (
         {"vgg": "NST_VGG", "content": "IMAGE", "style": "NST_STYLE", "rotations": "INT", "objective": "COMBO",
@@ -145,6 +154,11 @@ def test_vgg_files_come_from_models_vgg_and_extra_model_paths(object_info):
     assert options == [EXTRA_VGG_FILE, WEIGHTS_FILE, DOWNLOAD, FALLBACK]
 
 
+def test_fast_files_come_from_models_nst_fast(object_info):
+    options = object_info["NST_LoadFastModel"]["input"]["required"]["weights"][1]["options"]
+    assert options == [FAST_FILE, FAST_DOWNLOAD]
+
+
 # ---------------------------------------------------------------------- workflows
 
 
@@ -170,7 +184,8 @@ def test_api_workflow_completes_with_expected_outputs(server: ComfyServer, path:
                 assert len(sheets) == 1 and sheets[0].size[1] >= len(layers) * 96, (node_id, sheets[0].size)
                 continue
             expected = {("NST_Optimize", 0): (TEST_SIZE, TEST_SIZE), ("NST_Optimize", 1): (512, 320),
-                        ("NST_RotationDESearch", 1): (32, 32)}[(kind, slot)]  # fmt: skip
+                        ("NST_RotationDESearch", 1): (32, 32), ("NST_FastStyle", 0): (TEST_SIZE, TEST_SIZE),
+                        }[(kind, slot)]  # fmt: skip
             images = outputs[node_id]["images"]
             assert images, f"node {node_id} saved nothing"
             for ref in images:
@@ -210,6 +225,25 @@ def test_ui_workflow_matches_its_api_twin(object_info, path: Path):
         values = [v for v in node["widgets_values"] if v not in ("fixed", "randomize")]
         assert values == [api[key]["inputs"][name] for name in names], f"{path.stem} node {key}"
     assert ui_to_api(ui, object_info) == api
+
+
+def test_fast_workflow_gives_the_instant_and_the_refined_result(server: ComfyServer):
+    """Fast Style's result, and Optimize (init fast) starting from the same recipe's, on the real fast pair."""
+    prompt = shrink(load_api(WORKFLOWS / "api" / "fast_style_transfer.json"))
+    (fast,), (optimize,) = nodes_of(prompt, "NST_FastStyle"), nodes_of(prompt, "NST_Optimize")
+    assert prompt[optimize]["inputs"]["init"] == "fast"
+    assert prompt[optimize]["inputs"]["fast_model"] == prompt[fast]["inputs"]["fast_model"]  # the one Load Fast Model
+    prompt["20"] = {"class_type": "PreviewAny", "inputs": {"source": [fast, 1]}}
+    prompt["21"] = {"class_type": "PreviewAny", "inputs": {"source": [optimize, 2]}}
+    run = server.run_prompt(prompt, timeout=600)
+    assert run.status == "success", run.messages("execution_error")
+    sizes = {prompt[key]["inputs"]["images"][0]: [_image(server, ref).size for ref in run.history["outputs"][key]["images"]]
+             for key in nodes_of(prompt, "SaveImage")}  # fmt: skip
+    assert sizes == {fast: [(TEST_SIZE, TEST_SIZE)], optimize: [(TEST_SIZE, TEST_SIZE)]}
+    instant, refined = (json.loads(run.history["outputs"][key]["text"][0]) for key in ("20", "21"))
+    assert instant["steps"] == 0 and instant["params"]["method"] == "fast"
+    assert instant["params"]["fast_weights_file"].endswith(f"nst_fast/{FAST_FILE}")
+    assert refined["steps"] == 2 and refined["params"]["init"] == "fast"
 
 
 def test_ui_workflows_are_served_as_templates(server: ComfyServer):

@@ -1,4 +1,4 @@
-"""Fixtures of the node tests: ComfyUI 0.3.75's modules imported in this process, its progress hook, a vgg folder."""
+"""Fixtures of the node tests: ComfyUI 0.3.75's modules imported in this process, its progress hook, model folders."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ def comfy(comfyui_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
     import comfy.utils
     import folder_paths
 
-    from nst_nodes.nodes import _comfy, loss, optimize, rotation, samples, search, style, vgg
+    from nst_nodes.nodes import _comfy, fast, loss, optimize, rotation, samples, search, style, vgg
 
     return SimpleNamespace(
-        mm=comfy.model_management, utils=comfy.utils, folder_paths=folder_paths, runtime=_comfy,
+        mm=comfy.model_management, utils=comfy.utils, folder_paths=folder_paths, runtime=_comfy, fast=fast,
         loss=loss, optimize=optimize, rotation=rotation, samples=samples, search=search, style=style, vgg=vgg,
     )  # fmt: skip
 
@@ -47,11 +47,21 @@ def progress_events(comfy: SimpleNamespace):
     comfy.mm.interrupt_current_processing(False)
 
 
+def _private_folder(comfy: SimpleNamespace, folder: Path, extensions: set[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`folder` as the only path of the model folder of its name in ComfyUI's registry, for one test."""
+    folder.mkdir()
+    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, folder.name, ([str(folder)], extensions))
+    comfy.folder_paths.filename_list_cache.pop(folder.name, None)
+    return folder
+
+
 @pytest.fixture
 def vgg_folder(comfy: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private `vgg` model folder in ComfyUI's registry for one test."""
-    folder = tmp_path / "vgg"
-    folder.mkdir()
-    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "vgg", ([str(folder)], {".pth", ".safetensors"}))
-    comfy.folder_paths.filename_list_cache.pop("vgg", None)
-    return folder
+    return _private_folder(comfy, tmp_path / "vgg", {".pth", ".safetensors"}, monkeypatch)
+
+
+@pytest.fixture
+def fast_folder(comfy: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private `nst_fast` model folder in ComfyUI's registry for one test."""
+    return _private_folder(comfy, tmp_path / "nst_fast", {".safetensors"}, monkeypatch)

@@ -1,24 +1,30 @@
-"""What the nodes need from ComfyUI at run time (nodes/_comfy.py): the `vgg` model folder, registered next to the user's."""
+"""What the nodes need from ComfyUI at run time (nodes/_comfy.py): the `vgg` and `nst_fast` model folders, registered next to the user's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 
-def test_vgg_folder_keeps_extra_model_paths_entries(comfy, tmp_path, monkeypatch):
+FOLDERS = {"vgg": {".pth", ".safetensors"}, "nst_fast": {".safetensors"}}
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_model_folder_keeps_extra_model_paths_entries(comfy, tmp_path, monkeypatch, folder):
     registry = comfy.folder_paths.folder_names_and_paths
-    default = str(Path(comfy.folder_paths.models_dir) / "vgg")
+    default = str(Path(comfy.folder_paths.models_dir) / folder)
     user = str(tmp_path / "mine")
     # What extra_model_paths.yaml leaves behind: the user's path, no extension filter.
-    monkeypatch.setitem(registry, "vgg", ([user], set()))
-    comfy.runtime.register_vgg_folder()
-    comfy.runtime.register_vgg_folder()
-    assert registry["vgg"][0] == [user, default]
-    assert set(registry["vgg"][1]) == {".pth", ".safetensors"}
+    monkeypatch.setitem(registry, folder, ([user], set()))
+    comfy.runtime.register_model_folders()
+    comfy.runtime.register_model_folders()
+    assert registry[folder][0] == [user, default]
+    assert set(registry[folder][1]) == FOLDERS[folder]
 
 
-def test_vgg_folder_is_created_when_absent(comfy, monkeypatch):
-    monkeypatch.delitem(comfy.folder_paths.folder_names_and_paths, "vgg", raising=False)
-    comfy.runtime.register_vgg_folder()
-    paths, extensions = comfy.folder_paths.folder_names_and_paths["vgg"]
-    assert paths == [str(Path(comfy.folder_paths.models_dir) / "vgg")] and ".pth" in extensions
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_model_folder_is_created_when_absent(comfy, monkeypatch, folder):
+    monkeypatch.delitem(comfy.folder_paths.folder_names_and_paths, folder, raising=False)
+    comfy.runtime.register_model_folders()
+    paths, extensions = comfy.folder_paths.folder_names_and_paths[folder]
+    assert paths == [str(Path(comfy.folder_paths.models_dir) / folder)] and set(extensions) == FOLDERS[folder]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from nst_nodes.cli import build_parser
-from nst_nodes.core.settings import DEFAULT_LR, LossSettings, RunSettings
+from nst_nodes.core.settings import DEFAULT_LR, WARM_STEPS, LossSettings, RunSettings
 
 from paths import REPO
 
@@ -55,7 +55,7 @@ def test_knob_table_defaults_are_the_code_defaults():
     table = _knob_defaults()
     assert table["--optimizer"] == f"`{run.optimizer}`"
     assert table["--dtype"] == f"`{run.dtype}`" and table["--scales"] == f"`{run.scales}`"
-    assert table["--size"] == str(run.size) and table["--steps"] == str(run.steps)
+    assert table["--size"] == str(run.size) and table["--steps"] == f"{run.steps}; {WARM_STEPS} with `--init fast`"
     assert table["--style-weight"] == f"{loss.style_weight:g}"
     assert table["--content-weight"] == f"{loss.content_weight:g}"
     adam_lr, lbfgs_lr = DEFAULT_LR["adam"], DEFAULT_LR["lbfgs"]

@@ -167,16 +167,21 @@ class Frontend:
             return json.load(response)[PACK]
 
     def template_cards(self) -> dict[str, dict[str, Any]]:
-        """Each card on show: its title and its picture (where it came from, whether it loaded)."""
-        self.wait_for("Array.from(document.images).every(img => img.complete)", "load the card pictures")
-        return {card["title"]: card for card in self.script("""
-            return Array.from(document.querySelectorAll('h3[title]')).map(h => {
+        """Each card on show: its title and its picture (where it came from, whether it loaded).
+
+        The frontend adds a card's picture only once it has fetched it, so this waits until every card has one
+        that finished loading (or failed to).
+        """
+        cards = self.wait_for("""(cards => cards.length > 0 && cards.every(card => card.complete) && cards)(
+            Array.from(document.querySelectorAll('h3[title]')).map(h => {
                 let box = h.parentElement;
                 while (box && !box.querySelector('img')) box = box.parentElement;
                 const img = box && box.querySelector('img');
-                return {title: h.title, src: img ? img.src : '', loaded: !!img && img.complete && img.naturalWidth > 0,
+                return {title: h.title, src: img ? img.src : '', complete: !!img && img.complete,
+                        loaded: !!img && img.complete && img.naturalWidth > 0,
                         size: img ? [img.naturalWidth, img.naturalHeight] : [0, 0]};
-            });""")}  # fmt: skip
+            }))""", "load the card pictures")  # fmt: skip
+        return {card["title"]: card for card in cards}
 
     def fetched_files(self) -> dict[str, int]:
         """URL -> HTTP status of everything the page fetched (the frontend shows pictures through blob URLs)."""

