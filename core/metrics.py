@@ -11,7 +11,7 @@ LOSS_KEYS = ("content", "style", "tv", "total")
 
 @dataclass
 class LossRecord:
-    """Weighted loss terms of one image at one step (total = content + style + tv)."""
+    """Weighted loss terms of one image at one step (total = content + style + tv, + a video frame's temporal term)."""
 
     step: int
     content: float

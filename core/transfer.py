@@ -27,6 +27,7 @@ from .run_setup import RunSetup, Workload, prepare_run
 from .scales import parse_scales, scale_ladder, split_steps
 from .settings import LossSettings, RunSettings
 from .style import StyleSpec
+from .temporal import TemporalObjective, TemporalTarget
 from .vgg import VGGModel
 
 
@@ -65,6 +66,7 @@ def stylize(
     should_stop: Callable[[], bool] | None = None,
     strength_map: torch.Tensor | None = None,
     fast_model: FastModel | None = None,
+    temporal: TemporalTarget | None = None,
 ) -> StylizeResult:
     """Neural style transfer of one content image ([1, 3, H, W] in [0, 1]).
 
@@ -72,6 +74,8 @@ def stylize(
     strongly the style applies where (0 keeps the content); see regions.py.
     fast_model: the feed-forward pair (fast_weights.py) an `init` of "fast"
     starts from: the fast mode's result of the same recipe (fast.py).
+    temporal: a video frame's pull towards the previous result (temporal.py,
+    video.py), at the result's size; its term joins the metrics' `final`.
 
     Runs with autograd on even when called under inference mode (ComfyUI),
     never changes the tensors it is given, and returns the result on the CPU.
@@ -94,7 +98,7 @@ def stylize(
             init = "fast"
         else:
             init = "image" if init_image is not None else run.init
-        climb = _climb(setup, init_image, on_step, should_stop)
+        climb = _climb(setup, init_image, on_step, should_stop, temporal)
         image = climb.last.image.float().cpu()
         if run.preserve_color == "luminance":
             image = keep_luminance_only(image, setup.content)
@@ -162,6 +166,7 @@ def _climb(
     init_image: torch.Tensor | None,
     on_step: Callable[[StepInfo], None] | None,
     should_stop: Callable[[], bool] | None,
+    temporal: TemporalTarget | None = None,
 ) -> _Climb:
     """Optimise scale by scale: each starts from the previous result upsampled, the first from the run's init."""
     run, output_hw = setup.run, tuple(setup.content.shape[-2:])
@@ -173,8 +178,11 @@ def _climb(
     done, seconds = 0, 0.0
     moments: dict[str, torch.Tensor] | None = None
     for index, (hw, steps) in enumerate(plan):
+        objective = setup.objective_at(resize(setup.content, hw), should_stop)
+        if temporal is not None:
+            objective = TemporalObjective(objective, temporal.at(hw, setup.device))
         result = optimize_pixels(
-            setup.objective_at(resize(setup.content, hw), should_stop),
+            objective,
             resize(image, hw).to(setup.device),
             steps,
             optimizer=run.optimizer,
@@ -203,6 +211,7 @@ def _metrics(model: VGGModel, setup: RunSetup, climb: _Climb, init: str) -> RunM
     """What the run reports: its losses and timings, and every effective setting."""
     run, loss, style = setup.run, setup.loss, setup.style
     final = record_losses(run.steps, climb.last.final)
+    extra = {"temporal": float(climb.last.final["temporal"].mean())} if "temporal" in climb.last.final else {}
     params = {**asdict(run), **asdict(loss)}
     params.update(
         lr=run.learning_rate,
@@ -229,7 +238,7 @@ def _metrics(model: VGGModel, setup: RunSetup, climb: _Climb, init: str) -> RunM
         seconds_per_step=climb.seconds / max(1, climb.steps),
         device=str(setup.device),
         size=list(setup.content.shape[-2:]),
-        final={k: getattr(final, k) for k in ("content", "style", "tv", "total")},
+        final={**{k: getattr(final, k) for k in ("content", "style", "tv", "total")}, **extra},
         history=[asdict(record) for record in climb.history],
         params=params,
         scales=climb.scales,

@@ -1,19 +1,29 @@
-"""Render the bundled sample images in samples/ (made here, free to use: CC0).
+"""Render the bundled sample images and the sample clip in samples/ (made here, free to use: CC0).
 
 Run `python generators/make_samples.py` to recreate them; the output is
-deterministic, so the committed PNGs match what this script draws.
+deterministic, so the committed PNGs match what this script draws, and so
+does samples/clip.mp4 with the same PyAV build (its FFmpeg and x264 encode it).
+The clip is footage-like: a camera pans and zooms slowly over content.png
+while a disc of style_mosaic.png crosses the scene, covering and uncovering
+it (benchmarks/clips.py), so the video workflow has motion and occlusions.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
 
-OUT = Path(__file__).resolve().parent.parent / "samples"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "samples"
 SIZE = 256
+# The clip: frames, width x height in px (even, as H.264's 4:2:0 needs), frame rate, x264's quality.
+CLIP_FRAMES, CLIP_SIZE, CLIP_FPS, CLIP_CRF = 12, (160, 120), 8, 18
+# How far the mosaic disc moves each frame, in px: across most of the frame in the clip's length.
+DISC_SPEED = 7.0
 
 
 def landscape() -> Image.Image:
@@ -61,10 +71,44 @@ def mosaic() -> Image.Image:
     return image
 
 
+def clip_frames(still: Image.Image, mover: Image.Image) -> list:
+    """The clip's frames as [1, 3, H, W] tensors: benchmarks/clips.py's pan over `still`, `mover`'s disc crossing."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from clips import pan_clip
+
+    def tensor(picture: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(picture.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+
+    width, height = CLIP_SIZE
+    return pan_clip(tensor(still), CLIP_FRAMES, (height, width), mover=tensor(mover), mover_speed=DISC_SPEED)
+
+
+def write_clip(frames: list, path: Path) -> None:
+    """H.264 in MP4 via PyAV, one encoder thread and no version tags, so the same build writes the same bytes."""
+    import av
+    import torch
+
+    width, height = CLIP_SIZE
+    with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
+        stream = container.add_stream("libx264", rate=CLIP_FPS, options={"crf": str(CLIP_CRF), "preset": "slow"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        for frame in frames:
+            rgb = (frame[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    for name, render in (("content.png", landscape), ("style_waves.png", waves), ("style_mosaic.png", mosaic)):
-        render().save(OUT / name, optimize=True)
+    pictures = {"content.png": landscape(), "style_waves.png": waves(), "style_mosaic.png": mosaic()}
+    for name, picture in pictures.items():
+        picture.save(OUT / name, optimize=True)
+    write_clip(clip_frames(pictures["content.png"], pictures["style_mosaic.png"]), OUT / "clip.mp4")
 
 
 if __name__ == "__main__":

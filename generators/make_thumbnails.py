@@ -7,8 +7,9 @@ project's machines cannot download:
 
     python generators/make_thumbnails.py --server http://127.0.0.1:8188
 
-The picture is the workflow's result (its first Save Image; else its Preview
-Images, stacked), cropped square, with the style images as insets.
+The picture is the workflow's result (its first Save Image; else the middle
+frame of its first Save Video; else its Preview Images, stacked), cropped
+square, with the style images as insets.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ SIDE = 512
 INSET = 128
 BORDER = 4
 QUALITY = 88
+# The node types whose pictures stand for a workflow, by preference, and how many of each.
+SHOWN = (("SaveImage", 1), ("SaveVideo", 1), ("PreviewImage", None))
+# Workflows that paint: their card shows the style images as insets.
+PAINTERS = ("NST_Optimize", "NST_StylizeVideo")
 
 
 def fallback_choice(server: Server) -> str:
@@ -50,12 +55,21 @@ def real_weights(prompt: dict[str, Any], weights: str) -> dict[str, Any]:
 
 
 def shown_nodes(prompt: dict[str, Any]) -> list[str]:
-    """The nodes whose pictures stand for the workflow: its first Save Image, else all its Preview Images."""
-    for kind, keep in (("SaveImage", 1), ("PreviewImage", None)):
+    """The nodes whose pictures stand for the workflow: its first Save Image or Save Video, else all its Preview Images."""
+    for kind, keep in SHOWN:
         ids = sorted((key for key, node in prompt.items() if node["class_type"] == kind), key=int)
         if ids:
             return ids[:keep]
     raise ValueError("the workflow shows no image")
+
+
+def middle_frame(data: bytes) -> Image.Image:
+    """The middle frame of a video file's first video stream: well into the clip, past the first frame's start."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        frames = [frame.to_image() for frame in container.decode(video=0)]
+    return frames[len(frames) // 2]
 
 
 def style_samples(prompt: dict[str, Any]) -> list[Path]:
@@ -96,7 +110,7 @@ def render(server: Server, prompt: dict[str, Any], name: str, timeout: float = 1
     for node in shown_nodes(prompt):
         ref = history["outputs"][node]["images"][0]
         data = server.view(ref["filename"], ref.get("subfolder", ""), ref.get("type", "output"))
-        pictures.append(Image.open(io.BytesIO(data)))
+        pictures.append(middle_frame(data) if prompt[node]["class_type"] == "SaveVideo" else Image.open(io.BytesIO(data)))
     return stacked(pictures)
 
 
@@ -110,7 +124,7 @@ def main() -> None:
     weights = fallback_choice(server)
     for name in names:
         prompt = real_weights(json.loads((WORKFLOWS / "api" / f"{name}.json").read_text()), weights)
-        painted = any(node["class_type"] == "NST_Optimize" for node in prompt.values())
+        painted = any(node["class_type"] in PAINTERS for node in prompt.values())
         insets = [Image.open(path) for path in style_samples(prompt)] if painted else []
         thumbnail(render(server, prompt, name), insets).save(WORKFLOWS / f"{name}.jpg", quality=QUALITY)
         print(f"wrote workflows/{name}.jpg")

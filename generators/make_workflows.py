@@ -77,9 +77,13 @@ def outputs(first_id: int, column: int, run: int, prefix: str) -> list[Node]:
     ]
 
 
+def load_vgg() -> Node:
+    return Node(1, "NST_LoadVGG19", "Load VGG", 0, {"weights": DOWNLOAD, "pooling": "max", "convention": "auto"})
+
+
 def common(style_sample: str = "style_waves.png", style_title: str = "Style image") -> list[Node]:
     return [
-        Node(1, "NST_LoadVGG19", "Load VGG", 0, {"weights": DOWNLOAD, "pooling": "max", "convention": "auto"}),
+        load_vgg(),
         Node(2, "NST_SampleImage", "Content image", 0, {"sample": "content.png"}),
         Node(3, "NST_SampleImage", style_title, 0, {"sample": style_sample}),
     ]
@@ -167,6 +171,30 @@ def fast_style_transfer() -> list[Node]:
     ]
 
 
+def video_style_transfer() -> list[Node]:
+    """The bundled clip's frames painted one after another (Stylize Video), then put back together with the clip's
+    sound and frame rate. Sample Video stands where Load Video goes, so the template runs on a fresh install."""
+    stylize = {
+        "vgg": link(1), "frames": link(5, 0), "style": link(4), "steps": 100, "optimizer": "adam", "learning_rate": 0.0,
+        "size": 160, "init": "content", "preserve_color": "none", "seed": 0, "preview_interval": 10, "dtype": "auto",
+        "scales": "auto", "temporal_weight": 10.0, "later_steps": 0, "scene_cut": 0.5, "stabilize": True, "tile": 0,
+    }  # fmt: skip
+    return [
+        load_vgg(),
+        Node(2, "NST_SampleVideo", "Clip (or Load Video)", 0, {"sample": "clip.mp4"}),
+        Node(3, "NST_SampleImage", "Style image", 0, {"sample": "style_waves.png"}),
+        Node(4, "NST_StyleMix", "Style", 0, {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
+        Node(5, "GetVideoComponents", "Frames, sound, frame rate", 1, {"video": link(2)}),
+        Node(6, "NST_StylizeVideo", "Stylize Video", 1, stylize, room=PREVIEW_ROOM),
+        Node(7, "CreateVideo", "Frames to video", 2, {"images": link(6, 0), "fps": link(5, 2), "audio": link(5, 1)}),
+        Node(8, "SaveVideo", "Result", 2, {"video": link(7), "filename_prefix": "nst/video", "format": "auto", "codec": "auto"},
+             room=IMAGE_ROOM),  # fmt: skip
+        Node(9, "MaskToImage", "Reliability as image", 3, {"mask": link(6, 1)}),
+        Node(10, "PreviewImage", "Where the previous frame was trusted", 3, {"images": link(9)}, room=IMAGE_ROOM),
+        Node(11, "PreviewAny", "Metrics", 3, {"source": link(6, 2)}, room=TEXT_ROOM, width=400),
+    ]
+
+
 SHEET_LAYERS = "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1"
 SHEET_ROOM = 340
 
@@ -191,6 +219,7 @@ GRAPHS = {
     "inspect_layers": inspect_layers,
     "regional_styles": regional_styles,
     "fast_style_transfer": fast_style_transfer,
+    "video_style_transfer": video_style_transfer,
 }
 
 
@@ -293,15 +322,19 @@ def to_ui(nodes: list[Node], object_info: Mapping[str, Any]) -> dict[str, Any]:
         spec = object_info[node.type]
         sockets, widgets = [], []
         for name, kind, options in _inputs_in_order(spec):
+            entry: dict[str, Any] = {"name": name, "type": kind, "link": None}
             if _is_widget(kind, options):
                 if name not in node.inputs:
                     raise ValueError(f"{node.type} {node.id}: no value for widget {name}")
                 value = node.inputs[name]
-                widgets.append(value)
+                # A widget fed by a link keeps its place among the values (the UI stores its default there) and
+                # gets a socket, as the frontend saves it.
+                widgets.append(options.get("default") if _is_link(value) else value)
                 if options.get("control_after_generate"):
                     widgets.append("fixed")
-                continue
-            entry: dict[str, Any] = {"name": name, "type": kind, "link": None}
+                if not _is_link(value):
+                    continue
+                entry["widget"] = {"name": name}
             if name in node.inputs:
                 source = node.inputs[name]
                 link_id = len(links) + 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-NODE_MODULES = ("samples", "vgg", "style", "rotation", "loss", "optimize", "fast", "search", "inspect")
+NODE_MODULES = ("samples", "vgg", "style", "rotation", "loss", "optimize", "fast", "video", "search", "inspect")
 
 
 def node_classes() -> list[Any]:

@@ -76,15 +76,15 @@ def color_input() -> io.Input:
     )
 
 
-def strength_map_input() -> io.Input:
-    """The optional `strength_map` mask, as every node that paints a result declares it."""
+def strength_map_input(per: str = "content image") -> io.Input:
+    """The optional `strength_map` mask, as every node that paints a result declares it; `per`: what each result is of."""
     return io.Mask.Input(
         "strength_map",
         optional=True,
         tooltip=(
             "How strongly the style applies, region by region: white full style, black keeps the "
-            "content, grey in between. Any size (resized to the result); one mask for all content "
-            "images, or one per content image."
+            f"content, grey in between. Any size (resized to the result); one mask for all {per}s, "
+            f"or one per {per}."
         ),
     )
 
@@ -107,10 +107,12 @@ def per_content(
     split: Callable[[torch.Tensor, str], list[torch.Tensor]],
     what: str,
     kind: str,
+    per: str = "content image",
 ) -> list[torch.Tensor | None]:
     """One item of an optional batch input for every content image: none, the same one for all, or one each.
 
-    split: the batch -> its items (image_to_list, mask_to_list); kind: what an item is called in messages.
+    split: the batch -> its items (image_to_list, mask_to_list); kind: what an item is called in messages,
+    per: what the `count` things it pairs with are (content images, a clip's frames).
     """
     if value is None:
         return [None] * count
@@ -119,8 +121,7 @@ def per_content(
         return items * count
     if len(items) != count:
         raise InputError(
-            f"{what}: a batch of {len(items)} {kind}s for {count} content images; "
-            f"give one {kind} or exactly one per content image"
+            f"{what}: a batch of {len(items)} {kind}s for {count} {per}s; give one {kind} or exactly one per {per}"
         )
     return items
 

@@ -7,8 +7,8 @@ Templates dialog and run from the Run button, as a user does. Screenshots of eve
 before and after its run are written to out/browser/ (git-ignored) for people to look at.
 
 One painting workflow runs at its bundled settings; the others, whose layouts are what is new
-in them, have Optimize's steps typed down first (a run of a few previews is what the layout
-checks need, and a full run costs minutes on a 2-core CPU).
+in them, have Optimize's and Stylize Video's steps typed down first (a run of a few previews is
+what the layout checks need, and a full run costs minutes on a 2-core CPU).
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ RUN_TIMEOUT = 900
 OUR_WORDS = ("NST_", "nst-nodes", "nst_nodes")
 # Nodes that show a picture once their workflow has run.
 PICTURE_NODES = ("SaveImage", "PreviewImage")
-# The workflow run exactly as bundled, and the steps the others run with: two live previews each.
+# The workflow run exactly as bundled, and the steps the others' painting nodes run with: two live previews
+# each (Stylize Video's later frames then take a third of them).
 AS_BUNDLED = "basic_style_transfer"
 QUICK_STEPS = 20
+PAINTERS = ("NST_Optimize", "NST_StylizeVideo")
+QUICK_VIDEO_SIZE = 96
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +84,9 @@ def test_workflow_opens_and_runs_from_the_run_button_without_overlaps(frontend: 
     frontend.screenshot(SCREENSHOTS / f"{name}-before.png")
     assert overlapping(before) == [], "nodes overlap as loaded"
     if name != AS_BUNDLED:
-        frontend.set_widgets("NST_Optimize", "steps", QUICK_STEPS)
+        for painter in PAINTERS:
+            frontend.set_widgets(painter, "steps", QUICK_STEPS)
+        frontend.set_widgets("NST_StylizeVideo", "size", QUICK_VIDEO_SIZE)  # every frame of the clip is a run
 
     during = frontend.run(RUN_TIMEOUT)
     frontend.screenshot(SCREENSHOTS / f"{name}-after.png")

@@ -23,11 +23,12 @@ def comfy(comfyui_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
     import comfy.utils
     import folder_paths
 
-    from nst_nodes.nodes import _comfy, fast, loss, optimize, rotation, samples, search, style, vgg
+    from nst_nodes.nodes import _comfy, fast, loss, optimize, rotation, samples, search, style, vgg, video
 
     return SimpleNamespace(
         mm=comfy.model_management, utils=comfy.utils, folder_paths=folder_paths, runtime=_comfy, fast=fast,
         loss=loss, optimize=optimize, rotation=rotation, samples=samples, search=search, style=style, vgg=vgg,
+        video=video,
     )  # fmt: skip
 
 

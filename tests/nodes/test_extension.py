@@ -45,9 +45,12 @@ def test_each_settings_field_a_node_sets_is_named_by_its_input(comfy):
     from dataclasses import fields
 
     from nst_nodes.core.settings import RunSettings, SearchSettings
+    from nst_nodes.core.video import VideoSettings
 
     for node, table, kind in (
         (comfy.optimize.Optimize, comfy.optimize.RUN_INPUTS, RunSettings),
+        (comfy.video.StylizeVideo, comfy.optimize.RUN_INPUTS, RunSettings),
+        (comfy.video.StylizeVideo, comfy.video.VIDEO_INPUTS, VideoSettings),
         (comfy.search.RotationDESearch, comfy.search.SEARCH_INPUTS, SearchSettings),
     ):
         inputs = {item.id for item in node.GET_SCHEMA().inputs}

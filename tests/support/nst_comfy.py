@@ -28,6 +28,7 @@ API_WORKFLOWS = sorted((WORKFLOWS / "api").glob("*.json"))
 UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
 NODE_IDS = {
     "NST_SampleImage",
+    "NST_SampleVideo",
     "NST_LoadVGG19",
     "NST_StyleMix",
     "NST_StyleRotate",
@@ -35,6 +36,7 @@ NODE_IDS = {
     "NST_Optimize",
     "NST_LoadFastModel",
     "NST_FastStyle",
+    "NST_StylizeVideo",
     "NST_RotationDESearch",
     "NST_VisualizeFeatures",
     "NST_VisualizeLayers",
@@ -42,10 +44,11 @@ NODE_IDS = {
 EXTRA_VGG_FILE = "extra-vgg19.safetensors"
 TEST_SIZE = 64
 
-# What every workflow is shrunk to in tests: tiny images, a few steps, a tiny search.
+# What every workflow is shrunk to in tests: tiny images, a few steps (a clip's later frames one each), a tiny search.
 SHRINK: dict[str, dict[str, Any]] = {
     "NST_Optimize": {"size": TEST_SIZE, "steps": 2, "preview_interval": 1},
     "NST_FastStyle": {"size": TEST_SIZE, "working_size": TEST_SIZE},
+    "NST_StylizeVideo": {"size": TEST_SIZE, "steps": 2, "later_steps": 1, "preview_interval": 1},
     "NST_RotationDESearch": {"popsize": 4, "generations": 1, "proxy_size": 32, "proxy_steps": 1, "top_k": 2},
 }
 
