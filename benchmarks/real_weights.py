@@ -57,11 +57,21 @@ def real_model() -> VGGModel:
     return load_model(real_weights_path())
 
 
-def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def photo(name: str, size: int) -> torch.Tensor:
+    """One of scikit-image's bundled photos (astronaut, chelsea, ...) as [1, 3, H, W], its longest side `size` px."""
     from skimage import data
 
-    cat = torch.from_numpy(data.chelsea()).permute(2, 0, 1)[None].float() / 255
-    return resize(cat, fit_size(cat.shape[-2], cat.shape[-1], size)), load_image(REPO / "samples" / "style_waves.png", "style")
+    image = torch.from_numpy(getattr(data, name)()).permute(2, 0, 1)[None].float() / 255
+    return resize(image, fit_size(image.shape[-2], image.shape[-1], size))
+
+
+def waves() -> torch.Tensor:
+    """The bundled waves style."""
+    return load_image(REPO / "samples" / "style_waves.png", "style")
+
+
+def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return photo("chelsea", size), waves()
 
 
 @dataclass

@@ -38,7 +38,7 @@ def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def loss_settings_from_args(args: argparse.Namespace) -> LossSettings:
-    """--content-layers, --style-layers, --style-layer-weights and the three loss weights."""
+    """--content-layers, --style-layers, --style-layer-weights, the three loss weights and --style-loss."""
     layer_weights = parse_numbers(args.style_layer_weights or "", "style_layer_weights", example="1,1,1,0.5,0.5")
     return LossSettings(
         content_layers=args.content_layers,
@@ -47,6 +47,7 @@ def loss_settings_from_args(args: argparse.Namespace) -> LossSettings:
         content_weight=args.content_weight,
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
+        style_loss=args.style_loss,
     )
 
 

@@ -21,11 +21,11 @@ def byte_progress(total: int | None, desc: str = "VGG weights") -> "tqdm":
 
 
 def load_model_from_args(args: argparse.Namespace) -> VGGModel:
-    """The model --weights/--model/--convention/--offline name, loaded with --pooling."""
+    """The model --weights/--model/--convention/--offline name, loaded with --pooling and --padding."""
     from ..core.weights import load_model, locate_weights
 
     path = locate_weights(args.weights, offline=args.offline, progress=byte_progress, model=args.model)
-    return load_model(path, args.pooling, args.convention)
+    return load_model(path, args.pooling, args.convention, args.padding)
 
 
 def load_fast_model_from_args(args: argparse.Namespace) -> "FastModel":

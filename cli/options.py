@@ -25,7 +25,8 @@ from ..core.settings import (
     RunSettings,
 )
 from ..core.style import MIX_MODES
-from ..core.vgg import CONVENTION_CHOICES, POOLING_CHOICES
+from ..core.style_stats import STYLE_LOSSES
+from ..core.vgg import CONVENTION_CHOICES, PADDING_CHOICES, POOLING_CHOICES
 from ..core.weights import MODEL_CHOICES
 
 # Engine fields whose flag is not simply --field-with-dashes.
@@ -94,11 +95,15 @@ def add_weights_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:
-    """--device and --pooling, which every command that runs VGG takes."""
+    """--device, --pooling and --padding, which every command that runs VGG takes."""
     parser.add_argument(
         "--device", default="auto", help=f"{', '.join(DEVICE_CHOICES)} or cuda:N (default auto: cuda, then mps, then cpu)"
     )
     parser.add_argument("--pooling", choices=POOLING_CHOICES, default="max", help="VGG pooling (default max)")
+    parser.add_argument(
+        "--padding", choices=PADDING_CHOICES, default="zeros",
+        help="how VGG's first convolution sees past the image's border (default zeros; README, 'Edges')",
+    )  # fmt: skip
 
 
 def add_run_args(
@@ -154,6 +159,11 @@ def add_run_args(
     parser.add_argument("--content-layers", default=",".join(DEFAULT_CONTENT_LAYERS), metavar="L,...")
     parser.add_argument("--style-layers", default=",".join(DEFAULT_STYLE_LAYERS), metavar="L,...")
     parser.add_argument("--style-layer-weights", metavar="W,...", help="one per style layer (default 1 each)")
+    parser.add_argument(
+        "--style-loss", choices=STYLE_LOSSES, default=_LOSS_DEFAULTS.style_loss,
+        help="what each style layer compares: gram (Gatys), w2 (means and covariances), sliced (whole "
+        "distributions; no masks or tiles) (default %(default)s; README, 'Style losses')",
+    )  # fmt: skip
     parser.add_argument(
         "--init", default="content", metavar="|".join(INIT_CHOICES) + ("|PATH" if init_image else ""),
         help="starting image; fast: the fast mode's result of the same recipe (see --fast)",

@@ -40,7 +40,10 @@ class Footprint:
     layers: every layer the extractor returns (the deepest decides how much
     of VGG runs); content_layers: those whose full-size targets a tiled run
     keeps; feature_bytes: 2 for bf16/fp16 VGG passes, 4 for fp32; batch:
-    images optimised at once (a batch is never tiled).
+    images optimised at once (a batch is never tiled); style_layers and
+    style_working_bytes: what a style loss holds per feature value of those
+    layers besides the activations (style_stats.py: the sliced loss's
+    sorted projections).
     """
 
     layers: Sequence[str]
@@ -49,6 +52,8 @@ class Footprint:
     architecture: Architecture = VGG19
     feature_bytes: int = 4
     batch: int = 1
+    style_layers: Sequence[str] = ()
+    style_working_bytes: int = 0
 
     def deepest(self) -> str:
         """The deepest layer, the names checked against the architecture."""
@@ -59,6 +64,17 @@ class Footprint:
         """What the optimised batch costs beside the VGG's activations: itself, its gradient, the optimiser's state."""
         pixels = 3 * hw[0] * hw[1] * 4 * self.batch
         return 2 * LBFGS_HISTORY * pixels if self.optimizer == "lbfgs" else 3 * pixels
+
+    def style_loss_bytes(self, hw: tuple[int, int]) -> int:
+        """What the style loss holds beside the activations, at its style layers."""
+        if not self.style_working_bytes:
+            return 0
+        arch, (height, width) = self.architecture, hw
+        values = sum(
+            arch.channels(layer) * (height // arch.stride(layer)) * (width // arch.stride(layer))
+            for layer in arch.parse_layers(self.style_layers, "style_layers")
+        )
+        return values * self.style_working_bytes * self.batch
 
 
 def activation_elements(height: int, width: int, deepest: str, architecture: Architecture = VGG19) -> int:
@@ -76,7 +92,8 @@ def estimate_run_bytes(hw: tuple[int, int], footprint: Footprint) -> int:
     """Bytes a run of `footprint.batch` whole images of `hw` needs at its peak."""
     arch = footprint.architecture
     activations = activation_elements(*hw, footprint.deepest(), arch) * footprint.feature_bytes * footprint.batch
-    return int(activations * ACTIVATION_FACTOR + footprint.image_bytes(hw) + WEIGHTS_BYTES + FIXED_OVERHEAD)
+    extra = footprint.image_bytes(hw) + footprint.style_loss_bytes(hw)
+    return int(activations * ACTIVATION_FACTOR + extra + WEIGHTS_BYTES + FIXED_OVERHEAD)
 
 
 def estimate_tiled_bytes(hw: tuple[int, int], tile: int, footprint: Footprint) -> int:

@@ -1,8 +1,10 @@
 """The loss a run optimises: content, style and TV terms of a batch against fixed targets.
 
-The terms are built layer by layer (content_term, style_grams,
-style_from_grams, combine) so that tiling.py can add the same terms up
-tile by tile; `Objective.__call__` takes them on the whole image.
+The terms are built layer by layer (content_term, style_summaries,
+style_from_summaries, combine) so that tiling.py can add the same terms up
+tile by tile; `Objective.__call__` takes them on the whole image. What a
+style layer's term compares (Grams, Gaussian statistics, sorted
+projections) is the run's style statistic (style_stats.py).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .losses import content_loss, gram_matrix, mean_square, style_loss, tv_loss
-from .regions import guided_gram, layer_masks
+from .losses import content_loss, mean_square, tv_loss
+from .regions import layer_masks
 from .settings import LossSettings
+from .style_stats import GramStatistic, Prepared, StyleStatistic, statistic_for
 from .vgg import FeatureExtractor
 
 
@@ -38,10 +41,11 @@ class Objective:
 
     Targets may carry a batch dimension (one target per image, as the
     rotation search uses) or not (one target shared by all). Each layer's
-    term is relative to its target's mean square (losses.py), taken once here.
-    Regional style (regions.py): region_masks [K, 1, H, W] at the image's
-    size and one weight per region; the style targets then carry a region
-    dimension before the Gram's ([K, C, C] or [B, K, C, C]).
+    term is relative to its target (losses.py), whose fixed part is taken
+    once here. Regional style (regions.py): region_masks [K, 1, H, W] at the
+    image's size and one weight per region; the style targets then carry a
+    region dimension before the statistic's two ([K, C, C] or [B, K, C, C]
+    for Grams).
     """
 
     extractor: FeatureExtractor
@@ -53,15 +57,16 @@ class Objective:
     tv_weight: float
     region_masks: torch.Tensor | None = None
     region_weights: Sequence[float] = ()
+    statistic: StyleStatistic = field(default_factory=GramStatistic)
     content_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
-    style_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
+    style_prepared: dict[str, Prepared] = field(init=False, repr=False)
     _masks_by_size: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = field(
         init=False, repr=False, default_factory=dict
     )
 
     def __post_init__(self) -> None:
         self.content_scales = {layer: mean_square(t, 3) for layer, t in self.content_targets.items()}
-        self.style_scales = {layer: mean_square(t, 2) for layer, t in self.style_targets.items()}
+        self.style_prepared = {layer: self.statistic.prepare(t) for layer, t in self.style_targets.items()}
 
     @classmethod
     def of(
@@ -84,6 +89,7 @@ class Objective:
             tv_weight=loss.tv_weight,
             region_masks=masks,
             region_weights=weights,
+            statistic=statistic_for(loss.style_loss),
         )
 
     def uses_content(self, layer: str) -> bool:
@@ -106,33 +112,34 @@ class Objective:
             return content_loss(features, target, scale)
         return content_loss(features, target[..., window.rows, window.cols], scale) * window.share
 
-    def style_grams(self, layer: str, features: torch.Tensor, window: Window | None = None) -> dict[int, torch.Tensor]:
-        """The Grams [B, C, C] a style layer's loss compares, by region (0 without regions; weightless ones left out).
+    def style_summaries(self, layer: str, features: torch.Tensor, window: Window | None = None) -> dict[int, torch.Tensor]:
+        """What a style layer's loss compares, by region (0 without regions; weightless ones left out).
 
         For one tile's core features (window) each is that tile's share of
-        the whole image's Gram: the shares of all tiles sum to it.
+        the whole image's (an additive statistic): the shares of all tiles sum to it.
         """
         if self.region_masks is None:
-            gram = gram_matrix(features)
-            return {0: gram if window is None else gram * window.share}
+            summary = self.statistic.summary(features)
+            return {0: summary if window is None else summary * window.share}
         size = tuple(features.shape[-2:]) if window is None else window.layer_hw
         masks, weights = self._layer_masks(size)
         if window is not None:
             masks = masks[..., window.rows, window.cols]
         return {
-            k: guided_gram(features, masks[k : k + 1], weights[k])
+            k: self.statistic.summary(features, masks[k : k + 1], weights[k])
             for k, weight in enumerate(self.region_weights)
             if weight > 0
         }
 
-    def style_from_grams(self, layer: str, grams: Mapping[int, torch.Tensor]) -> torch.Tensor | None:
-        """One style layer's weighted term [B] from its Grams by region (style_grams); None if no region weighs."""
-        target, scale = self.style_targets[layer], self.style_scales[layer]
+    def style_from_summaries(self, layer: str, summaries: Mapping[int, torch.Tensor]) -> torch.Tensor | None:
+        """One style layer's weighted term [B] from its summaries by region (style_summaries); None if no region weighs."""
+        prepared = self.style_prepared[layer]
         if self.region_masks is None:
-            return self.style_layer_weights[layer] * style_loss(grams[0], target, scale)
+            return self.style_layer_weights[layer] * self.statistic.loss(summaries[0], prepared)
+        region_dim = self.style_targets[layer].dim() - 3  # targets: [(B,) K, ...two statistic dims]
         terms = [
-            self.region_weights[k] * style_loss(gram, target.select(-3, k), scale.select(-1, k))
-            for k, gram in grams.items()
+            self.region_weights[k] * self.statistic.loss(summary, tuple(part.select(region_dim, k) for part in prepared))
+            for k, summary in summaries.items()
         ]
         return self.style_layer_weights[layer] * torch.stack(terms).sum(0) if terms else None
 
@@ -158,7 +165,7 @@ class Objective:
             if self.uses_content(layer):
                 content_terms.append(self.content_term(layer, features))
             if self.uses_style(layer):
-                term = self.style_from_grams(layer, self.style_grams(layer, features))
+                term = self.style_from_summaries(layer, self.style_summaries(layer, features))
                 if term is not None:
                     style_terms.append(term)
         return self.combine(image, content_terms, style_terms)

@@ -140,3 +140,40 @@ def sliced_style_distance(model: VGGModel, image: torch.Tensor, style: torch.Ten
         spread = (pb - pb.mean(dim=1, keepdim=True)).pow(2).mean()
         errors.append(float((pa - pb).pow(2).mean() / spread.clamp_min(1e-12)))
     return sum(errors) / len(errors)
+
+
+COLOR_BINS = 8
+
+
+def _color_histogram(image: torch.Tensor) -> torch.Tensor:
+    """The joint RGB histogram of an image in [0, 1], COLOR_BINS per channel, as frequencies."""
+    bins = (image[0].float().cpu().clamp(0, 1) * COLOR_BINS).long().clamp_max(COLOR_BINS - 1).flatten(1)
+    index = (bins[0] * COLOR_BINS + bins[1]) * COLOR_BINS + bins[2]
+    counts = torch.bincount(index, minlength=COLOR_BINS**3).double()
+    return counts / counts.sum()
+
+
+def color_distance(image: torch.Tensor, style: torch.Tensor) -> float:
+    """Hellinger distance of the two pictures' joint colour histograms: 0 same palette, 1 no colour shared.
+
+    A judge that sees no VGG feature at all: whether the result took the
+    style's palette, whatever loss put it there.
+    """
+    overlap = (_color_histogram(image) * _color_histogram(style)).sqrt().sum()
+    return float((1 - overlap).clamp_min(0).sqrt())
+
+
+BORDER_BAND = 4
+
+
+def border_excess(result: torch.Tensor, content: torch.Tensor, band: int = BORDER_BAND) -> float:
+    """How much more the result departs from the content in its outer `band` px than inside: 1 = no frame.
+
+    Zero padding lets VGG see a dark frame round every image, and the
+    optimisation paints against it; this reads that frame as a number.
+    """
+    content = resize(content.float(), tuple(result.shape[-2:]))
+    change = (result.float() - content).abs().mean(1)[0]
+    inner = torch.zeros_like(change, dtype=torch.bool)
+    inner[band:-band, band:-band] = True
+    return float(change[~inner].mean() / change[inner].mean().clamp_min(1e-12))

@@ -26,6 +26,7 @@ from .precision import FP16_LOSS_SCALE, compute_dtype, feature_bytes, prefers_ch
 from .regions import region_strength
 from .settings import LossSettings, RunSettings
 from .style import StyleSpec
+from .style_stats import StyleStatistic, check_supports, statistic_for
 from .style_targets import compute_style_targets
 from .tiles import TilePlan
 from .tiling import TiledObjective, tiled_features
@@ -51,6 +52,7 @@ def footprint(
     return Footprint(
         layers=tuple(loss.layers_needed()), content_layers=tuple(content_layers), optimizer=optimizer,
         architecture=architecture, feature_bytes=feature_bytes(precision), batch=batch,
+        style_layers=tuple(loss.style_layers), style_working_bytes=statistic_for(loss.style_loss).working_bytes,
     )  # fmt: skip
 
 
@@ -84,6 +86,11 @@ class RunSetup:
     strength_map: torch.Tensor | None = None
     memory: MemoryPlan | None = None
     _tiles: dict[tuple[int, int], TilePlan | None] = field(default_factory=dict, init=False, repr=False)
+
+    @cached_property
+    def statistic(self) -> StyleStatistic:
+        """What the style loss compares (style_stats.py)."""
+        return statistic_for(self.loss.style_loss)
 
     @cached_property
     def _layers(self) -> tuple[list[str], dict[str, float]]:
@@ -133,11 +140,11 @@ class RunSetup:
     def style_targets(
         self, output_hw: tuple[int, int], style: StyleSpec | None = None, plain: Mapping[str, torch.Tensor] | None = None
     ) -> dict[str, torch.Tensor]:
-        """Gram targets of `style` (default: the run's) for an output of `output_hw` (see compute_style_targets)."""
+        """Style targets of `style` (default: the run's) for an output of `output_hw` (see compute_style_targets)."""
         spec = self.style if style is None else style
         return compute_style_targets(
             self.extractor, spec, list(self.style_layer_weights), output_hw, self.device, plain=plain,
-            tiles=self.tiles_at(output_hw),
+            tiles=self.tiles_at(output_hw), statistic=self.statistic,
         )  # fmt: skip
 
     def regions_at(self, hw: tuple[int, int]) -> tuple[torch.Tensor, list[float]] | None:
@@ -218,6 +225,8 @@ def prepare_run(
     else:
         memory = None
         check_fits(workload.hw, needs, device, what=workload.size_field)
+    masked = style.regional or any(m is not None for m in style.style_masks or []) or strength_map is not None
+    check_supports(statistic_for(loss.style_loss), regions=masked, tiled_hw=workload.hw if memory is not None and memory.tile else None)
     content = resize(content.float(), workload.hw)
     if run.preserve_color == "histogram":
         style = replace(style, images=[match_color(image, content) for image in style.images])

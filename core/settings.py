@@ -18,6 +18,7 @@ from .geometry import MAX_SIDE, MIN_SIDE, check_side, fit_size
 from .precision import DTYPE_CHOICES
 from .rotation import MAX_ANGLE
 from .scales import ScalesSetting, parse_scales
+from .style_stats import STYLE_LOSSES
 from .vgg import Architecture, parse_layers
 
 OPTIMIZERS = ("adam", "lbfgs")
@@ -71,8 +72,10 @@ class LossSettings:
     content_weight: float = 1.0
     style_weight: float = 1.0
     tv_weight: float = 0.0
+    style_loss: str = "gram"  # what each style layer compares (style_stats.STYLE_LOSSES)
 
     def __post_init__(self) -> None:
+        check_choice(self.style_loss, STYLE_LOSSES, "style_loss")
         _set(self, "content_layers", tuple(parse_layers(self.content_layers, "content_layers")))
         _set(self, "style_layers", tuple(parse_layers(self.style_layers, "style_layers")))
         for name in ("content_weight", "style_weight", "tv_weight"):

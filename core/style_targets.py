@@ -1,4 +1,4 @@
-"""The Gram targets a style recipe turns into, for given layers and an output size.
+"""The style targets a recipe turns into, for given layers, an output size and a style statistic.
 
 Computed once without gradients and reused for every step of a run: one
 set per scale for `stylize`, one per candidate for the rotation search.
@@ -12,12 +12,12 @@ from dataclasses import replace
 import torch
 
 from .geometry import MIN_SIDE, resize, resize_mask
-from .losses import gram_matrix
-from .regions import guided_gram, layer_masks
+from .regions import layer_masks
 from .rotation import dfr_rotate_features, rotate_style_image, size_for_rotation
 from .style import StyleSpec
+from .style_stats import GramStatistic, StyleStatistic
 from .tiles import TilePlan
-from .tiling import tiled_grams
+from .tiling import tiled_targets
 from .vgg import FeatureExtractor
 
 
@@ -77,25 +77,27 @@ def _views(
         }
 
 
-def _grams(
+def _targets(
     extractor: FeatureExtractor,
+    statistic: StyleStatistic,
     view: torch.Tensor,
     layers: Sequence[str],
     mask: torch.Tensor | None,
     tiles: TilePlan | None,
 ) -> dict[str, torch.Tensor]:
-    """Grams [C, C] of one image VGG sees at `layers`, guided by a mask of its size if given; in tiles if given."""
+    """Statistics of one image VGG sees at `layers`, guided by a mask of its size if given; in tiles if given."""
     if tiles is not None:
-        return {layer: gram[0] for layer, gram in tiled_grams(extractor, view, layers, tiles, mask).items()}
+        return {layer: part[0] for layer, part in tiled_targets(extractor, statistic, view, layers, tiles, mask).items()}
     found = extractor(view)
     return {
-        layer: (gram_matrix(found[layer]) if mask is None else guided_gram(found[layer], layer_masks(mask, found[layer].shape[-2:])))[0]
+        layer: statistic.target(found[layer], None if mask is None else layer_masks(mask, found[layer].shape[-2:]))[0]
         for layer in layers
     }
 
 
-def _view_grams(
+def _view_targets(
     extractor: FeatureExtractor,
+    statistic: StyleStatistic,
     spec: StyleSpec,
     layers: Sequence[str],
     output_hw: tuple[int, int],
@@ -103,9 +105,9 @@ def _view_grams(
     angles: Sequence[float | None],
     tiles: TilePlan | None = None,
 ) -> list[dict[str, torch.Tensor]]:
-    """The mixed Gram targets of the recipe seen at each angle, one dict per angle.
+    """The mixed targets of the recipe seen at each angle, one dict per angle.
 
-    tiles: how to tile the style images of a large output (tiling.tiled_grams).
+    tiles: how to tile the style images of a large output (tiling.tiled_targets).
     The 'feature' mix and 'dfr' rotations need whole feature maps, so they
     are computed untiled.
     """
@@ -118,8 +120,8 @@ def _view_grams(
                 for layer in layers:
                     part = weight * features[layer].float()
                     blended[index][layer] = part if layer not in blended[index] else blended[index][layer] + part
-        return [{layer: gram_matrix(view[layer])[0] for layer in layers} for view in blended]
-    grams: list[dict[str, torch.Tensor]] = [{} for _ in angles]
+        return [{layer: statistic.target(view[layer])[0] for layer in layers} for view in blended]
+    targets: list[dict[str, torch.Tensor]] = [{} for _ in angles]
     style_masks = spec.style_masks or [None] * len(spec.images)
     for image, weight, style_mask in zip(spec.images, spec.mix_weights, style_masks):
         if weight == 0:
@@ -128,15 +130,15 @@ def _view_grams(
         # A style mask comes without rotations (StyleSpec refuses both), so every view here is the plain one.
         mask = resize_mask(style_mask.to(device), size) if style_mask is not None else None
         if rotation_mode == "dfr":
-            views = ({layer: gram_matrix(found[layer])[0] for layer in layers}
+            views = ({layer: statistic.target(found[layer])[0] for layer in layers}
                      for _, found in _views(extractor, image, size, angles, rotation_mode, layers, device))  # fmt: skip
         else:
-            views = (_grams(extractor, view, layers, mask, tiles) for _, view in _view_images(image, size, angles, device))
-        for index, view_grams in enumerate(views):
+            views = (_targets(extractor, statistic, view, layers, mask, tiles) for _, view in _view_images(image, size, angles, device))
+        for index, view_targets in enumerate(views):
             for layer in layers:
-                part = weight * view_grams[layer]
-                grams[index][layer] = part if layer not in grams[index] else grams[index][layer] + part
-    return grams
+                part = weight * view_targets[layer]
+                targets[index][layer] = part if layer not in targets[index] else targets[index][layer] + part
+    return targets
 
 
 @torch.no_grad()
@@ -149,8 +151,9 @@ def compute_style_targets(
     *,
     plain: Mapping[str, torch.Tensor] | None = None,
     tiles: TilePlan | None = None,
+    statistic: StyleStatistic | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Per-layer target Gram matrices [C, C] (fp32) for a style recipe; [K, C, C] for a regional one.
+    """Per-layer targets (fp32) of a style recipe: Gram matrices [C, C] unless another `statistic` is given; [K, ...] for a regional one.
 
     With a rotation each layer's target is
     (1 - rho) * G(mix) + rho * sum_k w_k * G(mix seen at angle k); views of
@@ -159,8 +162,10 @@ def compute_style_targets(
     population); they must be for the same layers, size and mix. A regional
     recipe (spec.masks) gives each of its K styles its own target, with its
     rotation, in the order of spec.images; per-style rotations are blended
-    after each style is turned.
+    after each style is turned. Every statistic's targets blend linearly
+    (style_stats.py), so these sums hold for all of them.
     """
+    statistic = GramStatistic() if statistic is None else statistic
     if spec.regional or spec.rotation_per_style is not None:
         style_masks = spec.style_masks or [None] * len(spec.images)
         own = [
@@ -168,13 +173,13 @@ def compute_style_targets(
                 extractor,
                 replace(spec, images=[image], mix_weights=[1.0], masks=None, style_masks=[style_masks[index]],
                         rotation=spec.rotation_of(index), rotation_per_style=None),
-                layers, output_hw, device, tiles=tiles,
+                layers, output_hw, device, tiles=tiles, statistic=statistic,
             ) if spec.regional or spec.mix_weights[index] > 0 else None
             for index, image in enumerate(spec.images)
         ]  # fmt: skip
         if spec.regional:
             return {layer: torch.stack([targets[layer] for targets in own]) for layer in layers}
-        # Gram mixing is linear: each style turned its own way, then blended.
+        # Mixing is linear: each style turned its own way, then blended.
         return {
             layer: sum(w * targets[layer] for w, targets in zip(spec.mix_weights, own) if targets is not None)
             for layer in layers
@@ -185,11 +190,11 @@ def compute_style_targets(
         views = [(None, 1.0 - rotation.rho)] + [(a, rotation.rho * w) for a, w in zip(rotation.angles, rotation.weights)]
     views = [(angle, weight) for angle, weight in views if weight > 0]
     needed = [angle for angle, _ in views if angle is not None or plain is None]
-    computed = iter(_view_grams(extractor, spec, layers, output_hw, device, needed, tiles))
+    computed = iter(_view_targets(extractor, statistic, spec, layers, output_hw, device, needed, tiles))
     targets: dict[str, torch.Tensor] = {}
     for angle, weight in views:
-        grams = plain if angle is None and plain is not None else next(computed)
+        seen = plain if angle is None and plain is not None else next(computed)
         for layer in layers:
-            part = weight * grams[layer]
+            part = weight * seen[layer]
             targets[layer] = part if layer not in targets else targets[layer] + part
     return targets

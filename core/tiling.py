@@ -1,8 +1,9 @@
 """Exact tiling: one optimisation step of a large image computed tile by tile, with the untiled result.
 
-A Gram matrix is a sum over positions and a content loss a mean over
-positions, so both split over any partition of a layer's positions into
-tiles ("cores"). A tiled step runs in two passes:
+A Gram matrix (and the Gaussian statistics of style_stats.py) is a sum
+over positions and a content loss a mean over positions, so both split
+over any partition of a layer's positions into tiles ("cores"). A tiled
+step runs in two passes:
 1. without gradients, every tile's core features add up to the whole
    image's Grams and content error: the loss, exactly;
 2. the loss's gradient with respect to each Gram (dL/dG) is taken from
@@ -25,9 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from .errors import StopRequested
-from .losses import gram_matrix
 from .objective import Objective, Window
-from .regions import guided_gram, layer_masks
+from .regions import layer_masks
+from .style_stats import StyleStatistic
 from .tiles import Tile, TilePlan
 from .vgg import FeatureExtractor
 
@@ -83,32 +84,36 @@ def tiled_features(
 
 
 @torch.no_grad()
-def tiled_grams(
+def tiled_targets(
     extractor: FeatureExtractor,
+    statistic: StyleStatistic,
     image: torch.Tensor,
     layers: Sequence[str],
     plan: TilePlan,
     mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The whole image's Grams [B, C, C] at `layers` (guided by an image-size mask [1, 1, H, W]), summed over tiles."""
+    """The whole image's statistics [B, ...] at `layers` (guided by an image-size mask [1, 1, H, W]), summed over tiles.
+
+    For additive statistics only, whose summary of a style image is its target.
+    """
     strides = layer_strides(extractor)
     hw = tuple(image.shape[-2:])
     whole_masks: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    grams: dict[str, torch.Tensor] = {}
+    summaries: dict[str, torch.Tensor] = {}
     for tile in plan.tiles(hw):
         for layer, features, window in core_features(extractor, crop_of(image, tile), tile, hw, strides):
             if layer not in layers:
                 continue
             if mask is None:
-                gram = gram_matrix(features) * window.share
+                summary = statistic.summary(features) * window.share
             else:
                 if layer not in whole_masks:
                     pooled = layer_masks(mask, window.layer_hw)
                     whole_masks[layer] = pooled, pooled.pow(2).sum()
                 pooled, weight = whole_masks[layer]
-                gram = guided_gram(features, pooled[..., window.rows, window.cols], weight)
-            grams[layer] = gram if layer not in grams else grams[layer] + gram
-    return grams
+                summary = statistic.summary(features, pooled[..., window.rows, window.cols], weight)
+            summaries[layer] = summary if layer not in summaries else summaries[layer] + summary
+    return summaries
 
 
 class TiledObjective:
@@ -135,25 +140,25 @@ class TiledObjective:
 
     @torch.no_grad()
     def _statistics(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, dict[int, torch.Tensor]]]:
-        """Pass 1: each content layer's term and each style layer's Grams, of the whole image, summed over tiles."""
+        """Pass 1: each content layer's term and each style layer's summaries, of the whole image, summed over tiles."""
         objective = self.objective
         content: dict[str, torch.Tensor] = {}
-        grams: dict[str, dict[int, torch.Tensor]] = {}
+        summaries: dict[str, dict[int, torch.Tensor]] = {}
         for tile in self._tiles(image):
             for layer, features, window in self._cores(crop_of(image, tile), tile, image):
                 if objective.uses_content(layer):
                     part = objective.content_term(layer, features, window)
                     content[layer] = part if layer not in content else content[layer] + part
                 if objective.uses_style(layer):
-                    found = grams.setdefault(layer, {})
-                    for region, gram in objective.style_grams(layer, features, window).items():
-                        found[region] = gram if region not in found else found[region] + gram
-        return content, grams
+                    found = summaries.setdefault(layer, {})
+                    for region, summary in objective.style_summaries(layer, features, window).items():
+                        found[region] = summary if region not in found else found[region] + summary
+        return content, summaries
 
     def _terms(
-        self, image: torch.Tensor, content: dict[str, torch.Tensor], grams: dict[str, dict[int, torch.Tensor]]
+        self, image: torch.Tensor, content: dict[str, torch.Tensor], summaries: dict[str, dict[int, torch.Tensor]]
     ) -> dict[str, torch.Tensor]:
-        style = [self.objective.style_from_grams(layer, by_region) for layer, by_region in grams.items()]
+        style = [self.objective.style_from_summaries(layer, by_region) for layer, by_region in summaries.items()]
         return self.objective.combine(image, list(content.values()), [term for term in style if term is not None])
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -164,15 +169,15 @@ class TiledObjective:
     def backward(self, image: torch.Tensor, scale_for: ScaleFor) -> dict[str, torch.Tensor]:
         """Add d(total * scale_for(total)) / d(image) to image.grad (a leaf); return the loss terms, detached."""
         objective = self.objective
-        content, grams = self._statistics(image)
-        for by_region in grams.values():
-            for gram in by_region.values():
-                gram.requires_grad_(True)
+        content, summaries = self._statistics(image)
+        for by_region in summaries.values():
+            for summary in by_region.values():
+                summary.requires_grad_(True)
         with torch.enable_grad():
-            terms = self._terms(image, content, grams)
+            terms = self._terms(image, content, summaries)
             total = terms["total"].sum()
             factor = scale_for(total.detach())
-            if total.requires_grad:  # dL/dG of every Gram, and the TV term's pixel gradient
+            if total.requires_grad:  # dL/dS of every summary, and the TV term's pixel gradient
                 (total * factor).backward()
             if image.grad is None:
                 image.grad = torch.zeros_like(image)
@@ -184,10 +189,10 @@ class TiledObjective:
                         term = objective.content_term(layer, features, window).sum()
                         surrogate = surrogate + factor * objective.content_weight * term
                     if objective.uses_style(layer):
-                        for region, gram in objective.style_grams(layer, features, window).items():
-                            slope = grams[layer][region].grad  # None where the Gram's term has no weight
+                        for region, summary in objective.style_summaries(layer, features, window).items():
+                            slope = summaries[layer][region].grad  # None where the summary's term has no weight
                             if slope is not None:
-                                surrogate = surrogate + (gram * slope).sum()
+                                surrogate = surrogate + (summary * slope).sum()
                 if surrogate.requires_grad:
                     surrogate.backward()
                     crop_of(image.grad, tile).add_(crop.grad)

@@ -23,6 +23,9 @@ from .errors import InputError
 from .text import split_list
 
 POOLING_CHOICES = ("max", "avg")
+# How the first convolution sees past the image's border: zeros (as VGG was trained) or the picture's own
+# edge pixels, replicated or reflected, which keep VGG from seeing a dark frame round every image.
+PADDING_CHOICES = ("zeros", "replicate", "reflect")
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,9 @@ class FeatureExtractor(nn.Module):
     Takes RGB images in [0, 1]; the trunk's input convention (channel order,
     range, mean and std) is applied inside. The trunk is cut after the
     deepest requested layer; max pooling can be swapped for average pooling
-    (Gatys et al. found it gives smoother results).
+    (Gatys et al. found it gives smoother results), and the first
+    convolution's zero padding for the image's own edge (PADDING_CHOICES).
+    Only the first: deeper layers pad features, whose zeros are ReLU's own.
 
     Two speed options leave the caller's image alone (an optimised parameter
     must stay NCHW fp32: torch's L-BFGS fails on channels_last tensors):
@@ -198,9 +203,11 @@ class FeatureExtractor(nn.Module):
         compute_dtype: torch.dtype | None = None,
         convention: Convention = TORCHVISION,
         architecture: Architecture = VGG19,
+        padding: str = "zeros",
     ) -> None:
         super().__init__()
         check_choice(pooling, POOLING_CHOICES, "pooling")
+        check_choice(padding, PADDING_CHOICES, "padding")
         self.architecture = architecture
         self.layers = self.architecture.parse_layers(layers, "layers")
         index_of = self.architecture.layer_index
@@ -209,11 +216,15 @@ class FeatureExtractor(nn.Module):
         for module in list(features.children())[: deepest + 1]:
             if isinstance(module, nn.MaxPool2d) and pooling == "avg":
                 module = nn.AvgPool2d(2, 2)
+            if isinstance(module, nn.Conv2d) and not modules and padding != "zeros":
+                module = copy.copy(module)  # the same weights, its own padding
+                module.padding_mode = padding
             modules.append(module)
         self.trunk = nn.Sequential(*modules)
         self.trunk.requires_grad_(False)
         self.trunk.eval()
         self.pooling = pooling
+        self.padding = padding
         self.channels_last = channels_last
         self.compute_dtype = compute_dtype
         self.convention = convention
@@ -252,7 +263,7 @@ class FeatureExtractor(nn.Module):
 
 
 class VGGModel:
-    """Loaded VGG weights, their input convention and the pooling choice: what a run needs from 'the model'.
+    """Loaded VGG weights, their input convention, pooling and padding: what a run needs from 'the model'.
 
     Holds the full trunk on the CPU; each run asks for an extractor cut to its
     layers and placed on its device, so runs never move or change this copy.
@@ -264,13 +275,16 @@ class VGGModel:
         source: str = "",
         pooling: str = "max",
         convention: Convention = TORCHVISION,
+        padding: str = "zeros",
     ) -> None:
         check_choice(pooling, POOLING_CHOICES, "pooling")
+        check_choice(padding, PADDING_CHOICES, "padding")
         self.features = features
         self.architecture = architecture_of(features)
         self.source = source
         self.pooling = pooling
         self.convention = convention
+        self.padding = padding
 
     def describe(self) -> dict[str, str]:
         """What a run's metrics record about the model."""
@@ -279,6 +293,7 @@ class VGGModel:
             "convention": self.convention.name,
             "weights_file": self.source,
             "pooling": self.pooling,
+            "padding": self.padding,
         }
 
     def extractor(
@@ -301,6 +316,6 @@ class VGGModel:
         if channels_last:
             trunk = trunk.to(memory_format=torch.channels_last)
         return FeatureExtractor(
-            trunk, layers, self.pooling, channels_last, compute_dtype, self.convention, self.architecture
+            trunk, layers, self.pooling, channels_last, compute_dtype, self.convention, self.architecture, self.padding
         ).to(device)
 

@@ -251,9 +251,9 @@ def resolve_convention(path: str | os.PathLike, requested: str = "auto") -> tupl
     return TORCHVISION, "default for unknown files"
 
 
-def load_model(path: str | os.PathLike, pooling: str = "max", convention: str = "auto") -> VGGModel:
+def load_model(path: str | os.PathLike, pooling: str = "max", convention: str = "auto", padding: str = "zeros") -> VGGModel:
     """A VGGModel from a weights file: architecture from its shapes, convention per resolve_convention."""
     arch, features = load_features(path)
     chosen, reason = resolve_convention(path, convention)
     log.info("%s: %s, %s input convention (%s)", path, arch.label, chosen.name, reason)
-    return VGGModel(features, str(path), pooling, chosen)
+    return VGGModel(features, str(path), pooling, chosen, padding)

@@ -78,7 +78,7 @@ def outputs(first_id: int, column: int, run: int, prefix: str) -> list[Node]:
 
 
 def load_vgg() -> Node:
-    return Node(1, "NST_LoadVGG19", "Load VGG", 0, {"weights": DOWNLOAD, "pooling": "max", "convention": "auto"})
+    return Node(1, "NST_LoadVGG19", "Load VGG", 0, {"weights": DOWNLOAD, "pooling": "max", "convention": "auto", "padding": "zeros"})
 
 
 def common(style_sample: str = "style_waves.png", style_title: str = "Style image") -> list[Node]:
@@ -122,7 +122,7 @@ def rotation_de_search() -> list[Node]:
         Node(4, "NST_StyleMix", "Style", 0, {"style_1": link(3), "weight_1": 1.0, **MIX_DEFAULTS}),
         Node(5, "NST_LossConfig", "Loss (shared by search and render)", 0, {
             "content_layers": "relu4_2", "style_layers": "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1",
-            "style_layer_weights": "", "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0,
+            "style_layer_weights": "", "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0, "style_loss": "gram",
         }),  # fmt: skip
         Node(6, "NST_RotationDESearch", "Rotation DE search", 1, search, room=PREVIEW_ROOM),
         Node(9, "PreviewImage", "Search previews (top-k proxies)", 2, {"images": link(6, 1)}, room=IMAGE_ROOM),

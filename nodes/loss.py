@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from ..core.errors import InputError, inputs_named
 from ..core.settings import MAX_LOSS_WEIGHT, LossSettings
+from ..core.style_stats import STYLE_LOSSES
 from ..core.text import parse_numbers
 from ._types import LOSS, input_names, node_schema
 
@@ -18,13 +19,16 @@ LAYER_HELP = "VGG layer names, comma-separated: conv1_1.., relu1_1.., pool1..poo
 _DEFAULTS = LossSettings()
 
 
-def build_loss(content_layers: str, style_layers: str, style_layer_weights: str, **weights: float) -> LossSettings:
+def build_loss(
+    content_layers: str, style_layers: str, style_layer_weights: str, style_loss: str = _DEFAULTS.style_loss, **weights: float
+) -> LossSettings:
     """Loss settings from the node's inputs (weights: content_weight, style_weight, tv_weight), named by input."""
     with inputs_named(input_names()):
         return LossSettings(
             content_layers=content_layers,
             style_layers=style_layers,
             style_layer_weights=parse_numbers(style_layer_weights, "style_layer_weights", example="1, 1, 1, 0.5, 0.5") or None,
+            style_loss=style_loss,
             **weights,
         )
 
@@ -85,6 +89,16 @@ class LossConfig(io.ComfyNode):
                     step=0.001,
                     tooltip="Total-variation smoothing of the result; 0 (Gatys et al.) adds none.",
                 ),
+                io.Combo.Input(
+                    "style_loss",
+                    options=list(STYLE_LOSSES),
+                    default=_DEFAULTS.style_loss,
+                    optional=True,  # prompts saved before it existed still run
+                    tooltip=(
+                        "What each style layer compares: gram (Gatys et al.), w2 (feature means and covariances, "
+                        "Wasserstein-2), sliced (whole feature distributions; no masks, strength map or tiles)."
+                    ),
+                ),
             ],
             outputs=[LOSS.Output(display_name="loss", tooltip="The loss settings, for Optimize and Rotation DE Search.")],
         )
@@ -112,10 +126,11 @@ class LossConfig(io.ComfyNode):
         content_weight: float,
         style_weight: float,
         tv_weight: float,
+        style_loss: str = _DEFAULTS.style_loss,
     ) -> io.NodeOutput:
         return io.NodeOutput(
             build_loss(
-                content_layers, style_layers, style_layer_weights,
+                content_layers, style_layers, style_layer_weights, style_loss,
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
             )  # fmt: skip
         )

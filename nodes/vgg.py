@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..core.download import download_checked
 from ..core.hed import FALLBACK_DESCRIPTION, FALLBACK_FILE, fetch_fallback
-from ..core.vgg import CONVENTION_CHOICES, POOLING_CHOICES, VGGModel
+from ..core.vgg import CONVENTION_CHOICES, PADDING_CHOICES, POOLING_CHOICES, VGGModel
 from ..core.weights import WEIGHTS_FILE, WEIGHTS_SHA256_PREFIX, load_model, weights_url
 from . import _comfy
 from ._types import VGG, node_schema
@@ -86,18 +86,28 @@ class LoadVGG19(io.ComfyNode):
                         "containing 'caffe' means caffe, anything else torchvision."
                     ),
                 ),
+                io.Combo.Input(
+                    "padding",
+                    options=list(PADDING_CHOICES),
+                    default="zeros",
+                    optional=True,
+                    tooltip=(
+                        "How VGG's first convolution sees past the image's border. zeros: as VGG was trained. "
+                        "replicate / reflect: the picture's own edge pixels."
+                    ),
+                ),
             ],
             outputs=[VGG.Output(display_name="vgg", tooltip="The loaded VGG (kept on the CPU; runs move a copy to ComfyUI's device).")],
         )
 
     @classmethod
-    def fingerprint_inputs(cls, weights: str, pooling: str, convention: str = "auto") -> str:
+    def fingerprint_inputs(cls, weights: str, pooling: str, convention: str = "auto", padding: str = "zeros") -> str:
         """Reload when the chosen file is replaced on disk, not only when the choice changes."""
-        return f"{_comfy.file_stamp(_comfy.VGG_FOLDER, _FILE_OF_CHOICE.get(weights, weights))}|{pooling}|{convention}"
+        return f"{_comfy.file_stamp(_comfy.VGG_FOLDER, _FILE_OF_CHOICE.get(weights, weights))}|{pooling}|{convention}|{padding}"
 
     @classmethod
-    def execute(cls, weights: str, pooling: str, convention: str = "auto") -> io.NodeOutput:
-        model: VGGModel = load_model(resolve_weights(weights), pooling, convention)
+    def execute(cls, weights: str, pooling: str, convention: str = "auto", padding: str = "zeros") -> io.NodeOutput:
+        model: VGGModel = load_model(resolve_weights(weights), pooling, convention, padding)
         return io.NodeOutput(model)
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from nst_nodes.cli import build_parser
-from nst_nodes.cli.inputs import run_settings_from_args, search_settings_from_args
+from nst_nodes.cli.inputs import loss_settings_from_args, run_settings_from_args, search_settings_from_args
 from nst_nodes.core.scales import scale_ladder
 
 from helpers import stylize_args
@@ -63,3 +63,11 @@ def test_unusable_images_refused(tmp_path, cli_inputs, vgg_path, kind, message):
         stylize_args(cli_inputs[0], _odd_image(kind, tmp_path), out, vgg_path), capture_output=True, text=True
     )
     assert proc.returncode == 2 and proc.stderr.startswith("nst: error: --style #1") and message in proc.stderr
+
+
+def test_style_loss_flag_reaches_the_loss_settings():
+    base = ["stylize", "--content", "c", "--style", "s", "--out", "o"]
+    assert loss_settings_from_args(build_parser().parse_args(base)).style_loss == "gram"  # README: the default
+    assert loss_settings_from_args(build_parser().parse_args([*base, "--style-loss", "w2"])).style_loss == "w2"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--style-loss", "mse"])

@@ -1,4 +1,4 @@
-"""The VGG a command runs (cli/model.py): bad weights files refused in one line, and code in them never run."""
+"""The VGG a command runs (cli/model.py): bad weights files refused in one line, code in them never run, --padding honoured."""
 
 from __future__ import annotations
 
@@ -50,3 +50,12 @@ def test_bad_weights_files_through_the_cli(tmp_path, cli_inputs, vgg_path, kind,
     assert proc.stderr.startswith("nst: error: weights: ") and message in proc.stderr
     assert proc.stderr.count("\n") == 1 and not out.exists()
     assert not (tmp_path / "MARKER").exists()
+
+
+def test_padding_flag_reaches_the_model(vgg_path):
+    from nst_nodes.cli import build_parser
+    from nst_nodes.cli.model import load_model_from_args
+
+    base = ["stylize", "--content", "c", "--style", "s", "--out", "o", "--weights", str(vgg_path)]
+    assert load_model_from_args(build_parser().parse_args(base)).padding == "zeros"
+    assert load_model_from_args(build_parser().parse_args([*base, "--padding", "reflect"])).padding == "reflect"

@@ -11,6 +11,7 @@ from nst_nodes.core.optimize import optimize_pixels
 from nst_nodes.core.run_setup import Workload, prepare_run
 from nst_nodes.core.settings import LossSettings, RunSettings
 from nst_nodes.core.style import StyleSpec
+from nst_nodes.core.style_stats import statistic_for
 from nst_nodes.core.style_targets import compute_style_targets
 from nst_nodes.core.tiles import TilePlan
 from nst_nodes.core.tiling import TiledObjective, tiled_features
@@ -32,13 +33,15 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
 
 
+@pytest.mark.parametrize("style_loss", ["gram", "w2"])
 @pytest.mark.parametrize("regional", [False, True], ids=["plain", "regions"])
-def test_tiled_step_has_the_untiled_loss_and_gradient(vgg_model, regional):
+def test_tiled_step_has_the_untiled_loss_and_gradient(vgg_model, regional, style_loss):
     hw = (200, 264)  # not multiples of the tiles: the last row and column of tiles are narrower
     content, style = content_and_stripes(hw)
     masks = [torch.rand(1, 1, 50, 66), None] if regional else None
     spec = StyleSpec([style, stripes(90, 120, 100.0)], masks=masks)
-    setup = prepare_run(vgg_model, content, spec, LossSettings(tv_weight=0.5), RunSettings(dtype="fp32"), CPU, Workload(hw))
+    loss = LossSettings(tv_weight=0.5, style_loss=style_loss)
+    setup = prepare_run(vgg_model, content, spec, loss, RunSettings(dtype="fp32"), CPU, Workload(hw))
     whole = setup.objective_at(setup.content)
     plan = TilePlan.exact(vgg_model.architecture, LAYERS, 64)
     assert len(plan.tiles(hw)) == 20 and plan.halo == 80
@@ -48,6 +51,21 @@ def test_tiled_step_has_the_untiled_loss_and_gradient(vgg_model, regional):
     assert _relative(found, expected) <= 1e-3
     for key in ("content", "style", "tv", "total"):
         assert float(terms[key]) == pytest.approx(float(expected_terms[key]), rel=1e-5)
+
+
+def test_edge_padding_keeps_a_tiled_step_the_untiled_one(vgg_path):
+    """Tiles at the image's border pad where the whole image does; inner crop edges fall in the halos."""
+    from nst_nodes.core.weights import load_model
+
+    model = load_model(vgg_path, padding="replicate")
+    hw = (144, 208)
+    content, style = content_and_stripes(hw)
+    setup = prepare_run(model, content, StyleSpec([style]), LossSettings(), RunSettings(dtype="fp32"), CPU, Workload(hw))
+    whole = setup.objective_at(setup.content)
+    image = torch.rand(1, 3, *hw)
+    _, expected = _gradient(whole, image)
+    _, found = _gradient(TiledObjective(whole, TilePlan.exact(model.architecture, LAYERS, 64)), image)
+    assert _relative(found, expected) <= 1e-3
 
 
 def test_a_halo_one_stride_short_is_no_longer_exact(vgg_model):
@@ -63,7 +81,8 @@ def test_a_halo_one_stride_short_is_no_longer_exact(vgg_model):
     assert _relative(_gradient(TiledObjective(whole, short), image)[1], expected) > 1e-3
 
 
-def test_tiled_targets_are_the_whole_image_targets(vgg_model):
+@pytest.mark.parametrize("style_loss", ["gram", "w2"])
+def test_tiled_targets_are_the_whole_image_targets(vgg_model, style_loss):
     hw = (176, 208)
     content, style = content_and_stripes(hw)
     plan = TilePlan.exact(vgg_model.architecture, LAYERS, 64)
@@ -74,8 +93,9 @@ def test_tiled_targets_are_the_whole_image_targets(vgg_model):
     style_mask = torch.zeros(1, 1, 150, 130)
     style_mask[..., :, :60] = 1
     spec = StyleSpec([style], style_masks=[style_mask])
-    untiled = compute_style_targets(extractor, spec, LAYERS[1:], hw, CPU)
-    tiled = compute_style_targets(extractor, spec, LAYERS[1:], hw, CPU, tiles=plan)
+    statistic = statistic_for(style_loss)
+    untiled = compute_style_targets(extractor, spec, LAYERS[1:], hw, CPU, statistic=statistic)
+    tiled = compute_style_targets(extractor, spec, LAYERS[1:], hw, CPU, tiles=plan, statistic=statistic)
     for layer in LAYERS[1:]:
         assert _relative(tiled[layer], untiled[layer]) < 1e-5, layer
 

@@ -45,3 +45,20 @@ def test_vgg16_layer_names_are_its_own(real_vgg16, pair):
         stylize(real_vgg16, content, StyleSpec([style]), *settings(size=64, steps=1, style_layers=("relu1_1", "relu5_4")))
     with pytest.raises(InputError, match=r"relu3_4"):
         real_vgg16.extractor(["relu3_4"])
+
+
+@pytest.mark.parametrize("padding", ["replicate", "reflect"])
+def test_edge_padding_changes_only_what_sees_past_the_border(vgg_path, padding):
+    from nst_nodes.core.weights import load_model
+
+    zeros, edged = load_model(vgg_path), load_model(vgg_path, padding=padding)
+    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    plain, own = zeros.extractor(["relu1_1", "relu2_1"])(image), edged.extractor(["relu1_1", "relu2_1"])(image)
+    difference = (plain["relu1_1"] - own["relu1_1"]).abs().amax((0, 1))
+    assert float(difference[1:-1, 1:-1].max()) == 0.0  # conv1_1's interior reads no padding
+    assert float(difference[0].min()) > 0 and float(difference[:, -1].min()) > 0
+    # Deeper layers still pad their features with zeros: the two agree wherever conv1_1 agreed.
+    assert not torch.equal(plain["relu2_1"], own["relu2_1"]) and edged.describe()["padding"] == padding
+    assert zeros.features[0].padding_mode == "zeros"  # the loaded trunk is not changed
+    with pytest.raises(InputError, match=r"^padding: 'circular' is not one of zeros, replicate, reflect"):
+        load_model(vgg_path, padding="circular")

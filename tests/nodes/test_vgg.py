@@ -16,6 +16,8 @@ def test_load_vgg_lists_and_loads_a_file(comfy, vgg_folder, vgg_path):
     assert options == ["mine.pth", comfy.vgg.DOWNLOAD_CHOICE, comfy.vgg.FALLBACK_CHOICE]
     model = comfy.vgg.LoadVGG19.execute(weights="mine.pth", pooling="avg")[0]
     assert isinstance(model, VGGModel) and model.pooling == "avg" and model.source.endswith("mine.pth")
+    assert model.padding == "zeros"  # a prompt saved before the input existed
+    assert comfy.vgg.LoadVGG19.execute(weights="mine.pth", pooling="max", padding="replicate")[0].padding == "replicate"
     with pytest.raises(ValueError, match=r"^weights: 'gone.pth' is not in any models/vgg folder"):
         comfy.vgg.LoadVGG19.execute(weights="gone.pth", pooling="max")
 

@@ -150,11 +150,13 @@ def settings(**fields):
 def objective_for(extractor, content, style, loss):
     """The loss for images the size of `content` through this very extractor (any layout or dtype), targets made here."""
     from nst_nodes.core.objective import Objective, content_features
+    from nst_nodes.core.style_stats import statistic_for
     from nst_nodes.core.style_targets import compute_style_targets
 
     cpu = torch.device("cpu")
     content_layers, style_weights = loss.layers_for(extractor.architecture)
-    style_targets = compute_style_targets(extractor, style, list(style_weights), tuple(content.shape[-2:]), cpu)
+    statistic = statistic_for(loss.style_loss)
+    style_targets = compute_style_targets(extractor, style, list(style_weights), tuple(content.shape[-2:]), cpu, statistic=statistic)
     return Objective.of(extractor, loss, content_features(extractor, content, content_layers, cpu), style_targets)
 
 

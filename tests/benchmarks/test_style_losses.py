@@ -1,0 +1,22 @@
+"""benchmarks/style_losses.py keeps working: its smoke run writes every judge of every loss, and its sheets. No timings are asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from PIL import Image
+
+from paths import REPO
+
+
+def test_the_smoke_run_judges_each_loss_by_every_judge(tmp_path, hed_checkpoints):
+    out = tmp_path / "style_losses.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "style_losses.py"), "--quick", "--out", str(out)], check=True, cwd=REPO)
+    runs = json.loads(out.read_text())["runs"]
+    assert [run["style_loss"] for run in runs] == ["gram", "w2", "sliced"]
+    for run in runs:
+        assert {"structure", "gram_style", "canvas_style", "sliced_style", "color", "seconds", "steps"} <= set(run)
+    assert Image.open(out.with_suffix(".png")).size[1] == 256  # one row: content, style, three results
+    assert Image.open(tmp_path / "style_losses_crops.png").size[1] > 0
