@@ -169,8 +169,8 @@ BORDER_BAND = 4
 def border_excess(result: torch.Tensor, content: torch.Tensor, band: int = BORDER_BAND) -> float:
     """How much more the result departs from the content in its outer `band` px than inside: 1 = no frame.
 
-    Zero padding lets VGG see a dark frame round every image, and the
-    optimisation paints against it; this reads that frame as a number.
+    Zero padding shows VGG a frame of the mean colour round every image,
+    which the optimisation can paint against; this reads such a frame as a number.
     """
     content = resize(content.float(), tuple(result.shape[-2:]))
     change = (result.float() - content).abs().mean(1)[0]

@@ -23,8 +23,8 @@ from .errors import InputError
 from .text import split_list
 
 POOLING_CHOICES = ("max", "avg")
-# How the first convolution sees past the image's border: zeros (as VGG was trained) or the picture's own
-# edge pixels, replicated or reflected, which keep VGG from seeing a dark frame round every image.
+# How the first convolution sees past the image's border: zeros (as VGG was trained: a frame of the
+# training set's mean colour, its inputs being centred on it) or the picture's own edge pixels.
 PADDING_CHOICES = ("zeros", "replicate", "reflect")
 
 
