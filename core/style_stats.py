@@ -224,7 +224,8 @@ def check_supports(statistic: StyleStatistic, *, regions: bool, tiled_hw: tuple[
     if tiled_hw is not None:
         height, width = tiled_hw
         raise InputError(
-            f"a {width}x{height} run is computed in tiles here, and '{statistic.name}' sorts all of a layer's "
-            "positions together so cannot be tiled; use 'w2' or 'gram', or a smaller size",
+            f"a {width}x{height} run is computed in tiles here (a tile size is set, or it does not fit whole), and "
+            f"'{statistic.name}' sorts all of a layer's positions together so cannot be tiled; use 'w2' or 'gram', "
+            "or no tile size and a size that fits whole",
             "style_loss",
         )
