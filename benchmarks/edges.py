@@ -19,14 +19,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from nst_nodes.core.quality import border_excess, color_distance, sliced_style_distance, structure_score, style_distance
+from nst_nodes.core.quality import border_excess
 from nst_nodes.core.settings import RunSettings
 from nst_nodes.core.style import StyleSpec
 from nst_nodes.core.transfer import stylize
 from nst_nodes.core.vgg import PADDING_CHOICES
 from nst_nodes.core.weights import load_model
 
-from real_weights import contact_sheet, photo, real_weights_path, waves, write_results
+from real_weights import contact_sheet, every_judge, photo, real_weights_path, waves, write_results
 
 PHOTOS = ("astronaut", "chelsea")
 CORNER, ZOOM = 48, 4
@@ -43,11 +43,8 @@ def figures(size: int, steps: int) -> tuple[dict[str, Any], list[list[torch.Tens
         for padding in PADDING_CHOICES:
             model = load_model(real_weights_path(), padding=padding)
             image = stylize(model, content, StyleSpec([style]), RunSettings(size=size, steps=steps)).image
-            judged = {
-                "photo": name, "padding": padding, "border_excess": border_excess(image, content),
-                "structure": structure_score(image, content), "gram_style": style_distance(judge, image, style),
-                "sliced_style": sliced_style_distance(judge, image, style), "color": color_distance(image, style),
-            }  # fmt: skip
+            judged = {"photo": name, "padding": padding, "border_excess": border_excess(image, content),
+                      **every_judge(judge, image, content, style)}  # fmt: skip
             results["runs"].append(judged)
             sys.stderr.write(f"{judged}\n")
             row.append(image)

@@ -36,7 +36,13 @@ from nst_nodes.core.fast_nets import FastModel  # noqa: E402
 from nst_nodes.core.geometry import fit_size, resize  # noqa: E402
 from nst_nodes.core.images import load_image, tensor_to_pil  # noqa: E402
 from nst_nodes.core.optimize import StepInfo  # noqa: E402
-from nst_nodes.core.quality import structure_score, style_distance  # noqa: E402
+from nst_nodes.core.quality import (  # noqa: E402
+    canvas_style_distance,
+    color_distance,
+    sliced_style_distance,
+    structure_score,
+    style_distance,
+)
 from nst_nodes.core.scales import scale_ladder  # noqa: E402
 from nst_nodes.core.settings import LossSettings, RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402
@@ -72,6 +78,17 @@ def waves() -> torch.Tensor:
 
 def inputs(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return photo("chelsea", size), waves()
+
+
+def every_judge(model: VGGModel, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+    """The result by each judge of core/quality.py: structure, Gram style at full size and at 256 px, sliced, colour."""
+    return {
+        "structure": structure_score(image, content),
+        "gram_style": style_distance(model, image, style),
+        "canvas_style": canvas_style_distance(model, image, style),
+        "sliced_style": sliced_style_distance(model, image, style),
+        "color": color_distance(image, style),
+    }
 
 
 @dataclass

@@ -25,35 +25,18 @@ import torch
 from PIL import Image
 
 from nst_nodes.core.images import tensor_to_pil
-from nst_nodes.core.quality import (
-    canvas_style_distance,
-    color_distance,
-    sliced_style_distance,
-    structure_score,
-    style_distance,
-)
 from nst_nodes.core.settings import LossSettings, RunSettings
 from nst_nodes.core.style import StyleSpec
 from nst_nodes.core.style_stats import STYLE_LOSSES
 from nst_nodes.core.transfer import stylize
 
-from real_weights import contact_sheet, photo, real_model, waves, write_results
+from real_weights import contact_sheet, every_judge, photo, real_model, waves, write_results
 
 CELL = 256
 # Where the astronaut's face and the picture's top-left border are, as fractions of (rows, columns).
 CROPS = {"face": ((0.12, 0.42), (0.38, 0.68)), "border": ((0.0, 0.25), (0.0, 0.25))}
 # A loss over Gram's time by more than this is run again with fewer steps.
 TIME_SLACK = 1.05
-
-
-def judge(model, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
-    return {
-        "structure": structure_score(image, content),
-        "gram_style": style_distance(model, image, style),
-        "canvas_style": canvas_style_distance(model, image, style),
-        "sliced_style": sliced_style_distance(model, image, style),
-        "color": color_distance(image, style),
-    }
 
 
 def run_at_equal_time(model, content, style, size: int, scales: str, steps: int, style_loss: str, seconds: float | None):
@@ -80,7 +63,7 @@ def figures(sizes: list[int], ladders: list[str], steps: int) -> tuple[dict[str,
                 if style_loss == "gram":
                     gram_seconds = result.metrics.seconds
                 judged = {"size": size, "scales": scales, "style_loss": style_loss, "steps": used,
-                          "seconds": result.metrics.seconds, **judge(model, result.image, content, style)}  # fmt: skip
+                          "seconds": result.metrics.seconds, **every_judge(model, result.image, content, style)}  # fmt: skip
                 results["runs"].append(judged)
                 sys.stderr.write(f"{judged}\n")
                 row.append(result.image)

@@ -35,7 +35,7 @@ if str(HERE) not in sys.path:  # real_weights.py and clips.py sit next to this f
     sys.path.insert(0, str(HERE))
 
 from nst_nodes.core.geometry import fit_size, resize  # noqa: E402
-from nst_nodes.core.images import load_image, tensor_to_pil  # noqa: E402
+from nst_nodes.core.images import load_image  # noqa: E402
 from nst_nodes.core.quality import sliced_style_distance, style_distance  # noqa: E402
 from nst_nodes.core.settings import RunSettings  # noqa: E402
 from nst_nodes.core.style import StyleSpec  # noqa: E402

@@ -20,7 +20,7 @@ from .options import flag_name
 
 
 def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
-    """--size/--exact, --steps, --optimizer, --lr, --init (a choice), --seed, --preserve-color, --dtype, --scales, --tile."""
+    """--size/--exact, --steps, --optimizer, --lr, --init (a choice), --seed, --preserve-color, --dtype, --scales, --tile, --average."""
     init = args.init if args.init in INIT_CHOICES else "content"
     return RunSettings(
         size=args.size,
@@ -34,6 +34,7 @@ def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
         dtype=args.dtype,
         scales=args.scales,
         tile=args.tile,
+        average=args.average,
     )
 
 

@@ -182,6 +182,10 @@ def add_run_args(
         "--tile", type=int, default=_RUN_DEFAULTS.tile, metavar="PX",
         help="compute each step in tiles of PX px (exact, no seams); default 0: only when the whole image does not fit in memory",
     )  # fmt: skip
+    parser.add_argument(
+        "--average", type=float, default=_RUN_DEFAULTS.average, metavar="DECAY",
+        help="the result is the moving average of the iterates with this decay, e.g. 0.9 (default 0: the last iterate)",
+    )  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     add_weights_args(parser)
 

@@ -63,6 +63,7 @@ def optimize_pixels(
     total_steps: int | None = None,
     backward_scale: float = 1.0,
     moments: Mapping[str, torch.Tensor] | None = None,
+    average: float = 0.0,
 ) -> OptimizationResult:
     """Optimise the pixels of `init` ([B, 3, H, W]) to lower the objective.
 
@@ -80,6 +81,9 @@ def optimize_pixels(
     the backward pass runs on the loss normalised to start at this value
     and the gradient is scaled back, so that fp16 gradients do not flush to
     zero (precision.FP16_LOSS_SCALE); 1 leaves the gradient untouched.
+    average: the decay of an exponential moving average of the (clamped)
+    iterates; the bias-corrected average is the result, not the last
+    iterate, which Adam's last steps leave noisy. 0: the last iterate.
     """
     total_steps = steps if total_steps is None else total_steps
     every = history_every or max(1, total_steps // 50)
@@ -120,6 +124,7 @@ def optimize_pixels(
     def preview() -> torch.Tensor:
         return image.detach()[:1].float().cpu().clamp(0, 1)
 
+    mean = IterateAverage(average)
     started = time.perf_counter()
     for step in range(first_step, first_step + steps):
         if should_stop is not None and should_stop():
@@ -139,9 +144,11 @@ def optimize_pixels(
         if optimizer != "lbfgs":  # L-BFGS: clamping between iterations corrupts its curvature pairs
             with torch.no_grad():
                 image.clamp_(0, 1)
+        mean.add(image)
         if on_step is not None:
             on_step(StepInfo(step=step + 1, total=total_steps, losses=record, preview=preview))
     with torch.no_grad():
+        image.copy_(mean.result(image))
         image.clamp_(0, 1)
         final = {k: v.detach() for k, v in objective(image).items()}
     history.append(record_losses(first_step + steps, final))
@@ -154,6 +161,31 @@ def optimize_pixels(
         steps_done=steps,
         moments={key: value.detach() for key, value in state.items()} if state else None,
     )
+
+
+class IterateAverage:
+    """An exponential moving average of the iterates with Adam's bias correction: m_t / (1 - decay^t)."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.mean: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, image: torch.Tensor) -> None:
+        if not self.decay:
+            return
+        with torch.no_grad():
+            seen = image.detach().clamp(0, 1)
+            if self.mean is None:
+                self.mean = torch.zeros_like(seen)
+            self.mean.mul_(self.decay).add_(seen, alpha=1 - self.decay)
+            self.count += 1
+
+    def result(self, last: torch.Tensor) -> torch.Tensor:
+        """The bias-corrected average, or `last` when nothing was averaged."""
+        if self.mean is None:
+            return last.detach()
+        return self.mean / (1 - self.decay**self.count)
 
 
 def carry_moments(moments: Mapping[str, torch.Tensor] | None, size: tuple[int, int]) -> dict[str, torch.Tensor] | None:

@@ -133,6 +133,7 @@ class RunSettings:
     dtype: str = "auto"  # auto | fp32 | bf16 | fp16, see precision.py
     scales: ScalesSetting = "auto"  # auto | on | off | longest sides of the coarser scales, see scales.py
     tile: int = 0  # px of a tile's core, 0: tiles only where the whole image does not fit (memory.py)
+    average: float = 0.0  # decay of the iterates' moving average, the result at each scale; 0: the last iterate
 
     def __post_init__(self) -> None:
         if self.exact is not None:
@@ -154,6 +155,8 @@ class RunSettings:
         check_int(self.tile, "tile", 0, MAX_SIDE, meaning="px, 0: as memory needs")
         if 0 < self.tile < MIN_TILE:
             raise InputError(f"{self.tile} px is smaller than {MIN_TILE} px; use 0 (as memory needs) or {MIN_TILE} px or more", "tile")
+        if not (math.isfinite(float(self.average)) and 0 <= self.average < 1):
+            raise InputError(f"{self.average} is not in [0, 1); use 0 for the last iterate or e.g. 0.9", "average")
 
     @property
     def learning_rate(self) -> float:

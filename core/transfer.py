@@ -194,6 +194,7 @@ def _climb(
             total_steps=run.steps,
             backward_scale=setup.backward_scale,
             moments=carry_moments(moments, hw),
+            average=run.average,
         )
         moments = result.moments
         # A coarse scale's closing record would repeat the step the next scale starts with.

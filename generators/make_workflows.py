@@ -63,7 +63,7 @@ def optimize(node_id: int, column: int, style: tuple[int, int], steps: int, size
     inputs = {
         "vgg": link(1), "content": link(2), "style": style, "steps": steps, "optimizer": "adam",
         "learning_rate": 0.0, "size": size, "init": "content", "preserve_color": "none", "seed": 0,
-        "preview_interval": 10, "dtype": "auto", "scales": "auto", "tile": 0, **extra,
+        "preview_interval": 10, "dtype": "auto", "scales": "auto", "tile": 0, "average": 0.0, **extra,
     }  # fmt: skip
     return Node(node_id, "NST_Optimize", "Optimize", column, inputs, room=PREVIEW_ROOM)
 
@@ -177,7 +177,7 @@ def video_style_transfer() -> list[Node]:
     stylize = {
         "vgg": link(1), "frames": link(5, 0), "style": link(4), "steps": 100, "optimizer": "adam", "learning_rate": 0.0,
         "size": 160, "init": "content", "preserve_color": "none", "seed": 0, "preview_interval": 10, "dtype": "auto",
-        "scales": "auto", "temporal_weight": 10.0, "later_steps": 0, "scene_cut": 0.5, "stabilize": True, "tile": 0,
+        "scales": "auto", "temporal_weight": 10.0, "later_steps": 0, "scene_cut": 0.5, "stabilize": True, "tile": 0, "average": 0.0,
     }  # fmt: skip
     return [
         load_vgg(),

@@ -47,6 +47,7 @@ _DEFAULTS = RunSettings()
 RUN_INPUTS = {
     "steps": "steps", "optimizer": "optimizer", "lr": "learning_rate", "size": "size", "init": "init",
     "preserve_color": "preserve_color", "seed": "seed", "dtype": "dtype", "scales": "scales", "tile": "tile",
+    "average": "average",
 }  # fmt: skip
 _RUN_NAMES = input_names(RUN_INPUTS)
 
@@ -91,13 +92,14 @@ def strength_map_input(per: str = "content image") -> io.Input:
 
 def run_settings(
     steps: int, optimizer: str, learning_rate: float, size: int, init: str, preserve_color: str, seed: int,
-    dtype: str, scales: str, tile: int,
+    dtype: str, scales: str, tile: int, average: float,
 ) -> RunSettings:  # fmt: skip
     """The node's run inputs as RunSettings, each problem named by its input (RUN_INPUTS)."""
     with inputs_named(_RUN_NAMES):
         return RunSettings(
             steps=steps, optimizer=optimizer, lr=float(learning_rate) if learning_rate != 0 else None, size=size,
             init=init, preserve_color=preserve_color, seed=seed, dtype=dtype, scales=scales, tile=tile,
+            average=average,
         )  # fmt: skip
 
 
@@ -236,6 +238,18 @@ class Optimize(io.ComfyNode):
                         "slower; it lets large images fit."
                     ),
                 ),
+                io.Float.Input(
+                    "average",
+                    default=_DEFAULTS.average,
+                    min=0.0,
+                    max=0.999,
+                    step=0.01,
+                    optional=True,
+                    tooltip=(
+                        "0: the result is the last step's image. A decay such as 0.9: the moving average of the "
+                        "steps' images (bias-corrected), which smooths the last steps' noise."
+                    ),
+                ),
                 LOSS.Input(
                     "loss",
                     optional=True,
@@ -280,6 +294,7 @@ class Optimize(io.ComfyNode):
         dtype: str = "auto",
         scales: str = _DEFAULTS.scales,
         tile: int = 0,
+        average: float = 0.0,
         loss: LossSettings | None = None,
         init_image: torch.Tensor | None = None,
         strength_map: torch.Tensor | None = None,
@@ -289,7 +304,7 @@ class Optimize(io.ComfyNode):
         expect(style, StyleSpec, "style")
         expect(fast_model, FastModel, "fast_model", optional=True)
         loss = expect(loss, LossSettings, "loss", optional=True) or LossSettings()
-        run = run_settings(steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales, tile)
+        run = run_settings(steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales, tile, average)
         contents = image_to_list(content, "content")
         inits = per_content(init_image, len(contents), image_to_list, "init_image", "image")
         strengths = per_content(strength_map, len(contents), mask_to_list, "strength_map", "mask")

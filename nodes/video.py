@@ -160,7 +160,7 @@ class StylizeVideo(io.ComfyNode):
                     default=True,
                     tooltip="Off: every frame painted alone with the full steps (the flicker this node removes), to compare.",
                 ),
-                *_optimize_inputs("tile"),
+                *_optimize_inputs("tile", "average"),
                 LOSS.Input(
                     "loss",
                     optional=True,
@@ -207,6 +207,7 @@ class StylizeVideo(io.ComfyNode):
         scene_cut: float,
         stabilize: bool,
         tile: int = 0,
+        average: float = 0.0,
         loss: LossSettings | None = None,
         strength_map: torch.Tensor | None = None,
         fast_model: FastModel | None = None,
@@ -215,7 +216,7 @@ class StylizeVideo(io.ComfyNode):
         expect(style, StyleSpec, "style")
         expect(fast_model, FastModel, "fast_model", optional=True)
         loss = expect(loss, LossSettings, "loss", optional=True) or LossSettings()
-        run = run_settings(steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales, tile)
+        run = run_settings(steps, optimizer, learning_rate, size, init, preserve_color, seed, dtype, scales, tile, average)
         with inputs_named(_NAMES):
             video = VideoSettings(
                 temporal_weight=temporal_weight, later_steps=later_steps, scene_cut=scene_cut, stabilize=stabilize

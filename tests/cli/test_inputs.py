@@ -22,7 +22,9 @@ def test_cli_passes_dtype_and_scales():
     chosen = run_settings_from_args(args)
     assert chosen.dtype == "bf16" and scale_ladder((512, 512), chosen.scales)[0] == (128, 128)
     defaults = run_settings_from_args(build_parser().parse_args(["stylize", "--content", "c", "--style", "s", "--out", "o"]))
-    assert (defaults.dtype, defaults.scales) == ("auto", "auto")  # README's knob table
+    assert (defaults.dtype, defaults.scales, defaults.average) == ("auto", "auto", 0.0)  # README's knob table
+    averaged = build_parser().parse_args(["stylize", "--content", "c", "--style", "s", "--out", "o", "--average", "0.9"])
+    assert run_settings_from_args(averaged).average == 0.9
 
 
 def test_region_flag_reaches_the_search_settings():

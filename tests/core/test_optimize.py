@@ -1,11 +1,11 @@
-"""The optimisation loop (core/optimize.py): it lowers the losses, reports each step, stops and fails cleanly."""
+"""The optimisation loop (core/optimize.py): it lowers the losses, reports each step, averages its iterates if asked, stops and fails cleanly."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from nst_nodes.core.errors import NonFiniteLossError, StopRequested
+from nst_nodes.core.errors import InputError, NonFiniteLossError, StopRequested
 from nst_nodes.core.objective import Objective
 from nst_nodes.core.optimize import optimize_pixels
 from nst_nodes.core.quality import structure_score, style_distance
@@ -74,6 +74,42 @@ def test_nan_loss_stops_the_run_at_once(optimizer):
     with pytest.raises(NonFiniteLossError, match="step 3"):
         optimize_pixels(TurnsNaN(), torch.rand(1, 3, 8, 8), 20, optimizer, 0.1, on_step=lambda info: seen.append(info.step))
     assert seen == [1, 2, 3] and len(calls) == 4
+
+
+class _Quadratic:
+    """(image - target)^2: a loss whose iterates every test can follow."""
+
+    backward = Objective.backward
+
+    def __init__(self, target: torch.Tensor) -> None:
+        self.target = target
+
+    def __call__(self, image):
+        value = (image - self.target).pow(2).flatten(1).mean(1)
+        return {"content": value, "style": value * 0, "tv": value * 0, "total": value}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_an_averaged_run_returns_the_bias_corrected_mean_of_its_iterates(optimizer):
+    generator = torch.Generator().manual_seed(0)
+    start, target = torch.rand(1, 3, 8, 8, generator=generator), torch.rand(1, 3, 8, 8, generator=generator)
+    iterates: list[torch.Tensor] = []
+    result = optimize_pixels(
+        _Quadratic(target), start, 12, optimizer, 0.05, average=0.8, on_step=lambda info: iterates.append(info.preview())
+    )
+    weights = torch.tensor([0.8 ** (len(iterates) - 1 - k) * 0.2 for k in range(len(iterates))])
+    expected = sum(w * image for w, image in zip(weights, iterates)) / weights.sum()
+    torch.testing.assert_close(result.image, expected, rtol=1e-5, atol=1e-6)
+    last = optimize_pixels(_Quadratic(target), start, 12, optimizer, 0.05)
+    torch.testing.assert_close(last.image, iterates[-1], rtol=1e-5, atol=1e-6)  # average 0: the last iterate
+    assert not torch.allclose(result.image, last.image)
+
+
+def test_averaging_is_a_run_setting_checked_and_named():
+    assert settings(average=0.9)[0].average == 0.9
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(InputError, match=r"^average: .* is not in \[0, 1\)"):
+            settings(average=bad)
 
 
 def _tile_changes(result: torch.Tensor, content: torch.Tensor, grid: int = 4) -> torch.Tensor:

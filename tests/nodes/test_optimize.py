@@ -146,3 +146,11 @@ def test_optimize_stops_with_comfyui_interrupt(comfy, vgg_model, progress_events
         run_optimize(comfy, vgg_model, comfy_image(torch.rand(1, 3, 32, 32)), plain_style(), steps=50)
     assert not comfy.mm.processing_interrupted()  # the flag is consumed, the next prompt runs
     assert progress_events == []
+
+
+def test_the_average_input_reaches_the_run_and_is_named_when_bad(comfy):
+    chosen = dict(steps=2, optimizer="adam", learning_rate=0.0, size=64, init="content", preserve_color="none", seed=0,
+                  dtype="auto", scales="auto", tile=0)  # fmt: skip
+    assert comfy.optimize.run_settings(**chosen, average=0.9).average == 0.9
+    with pytest.raises(InputError, match=r"^average: 1.5 is not in \[0, 1\)"):
+        comfy.optimize.run_settings(**chosen, average=1.5)
