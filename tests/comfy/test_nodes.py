@@ -77,7 +77,7 @@ def test_quick_test_for_ci_loads_the_pack(comfyui_dir: Path, tmp_path: Path):
 SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
     "NST_SampleImage": ({"sample": "COMBO"}, {}, ["IMAGE"]),
     "NST_SampleVideo": ({"sample": "COMBO"}, {}, ["VIDEO"]),
-    "NST_LoadVGG19": ({"weights": "COMBO", "pooling": "COMBO"}, {"convention": "COMBO"}, ["NST_VGG"]),
+    "NST_LoadVGG19": ({"weights": "COMBO", "pooling": "COMBO"}, {"convention": "COMBO", "padding": "COMBO"}, ["NST_VGG"]),
     "NST_StyleMix": (
         {"style_1": "IMAGE", "weight_1": "FLOAT", "weight_2": "FLOAT", "weight_3": "FLOAT", "weight_4": "FLOAT",
          "mode": "COMBO", "style_scale": "FLOAT"},
@@ -93,14 +93,15 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
     "NST_LossConfig": (
         {"content_layers": "STRING", "style_layers": "STRING", "style_layer_weights": "STRING",
          "content_weight": "FLOAT", "style_weight": "FLOAT", "tv_weight": "FLOAT"},
-        {},
+        {"style_loss": "COMBO"},
         ["NST_LOSS"],
     ),  # fmt: skip
     "NST_Optimize": (
         {"vgg": "NST_VGG", "content": "IMAGE", "style": "NST_STYLE", "steps": "INT", "optimizer": "COMBO",
          "learning_rate": "FLOAT", "size": "INT", "init": "COMBO", "preserve_color": "COMBO", "seed": "INT",
          "preview_interval": "INT", "dtype": "COMBO", "scales": "STRING"},
-        {"tile": "INT", "loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK", "fast_model": "NST_FAST"},
+        {"tile": "INT", "average": "FLOAT", "loss": "NST_LOSS", "init_image": "IMAGE", "strength_map": "MASK",
+         "fast_model": "NST_FAST"},
         ["IMAGE", "IMAGE", "STRING"],
     ),  # fmt: skip
     "NST_StylizeVideo": (
@@ -108,7 +109,7 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
          "learning_rate": "FLOAT", "size": "INT", "init": "COMBO", "preserve_color": "COMBO", "seed": "INT",
          "preview_interval": "INT", "dtype": "COMBO", "scales": "STRING", "temporal_weight": "FLOAT",
          "later_steps": "INT", "scene_cut": "FLOAT", "stabilize": "BOOLEAN"},
-        {"tile": "INT", "loss": "NST_LOSS", "strength_map": "MASK", "fast_model": "NST_FAST"},
+        {"tile": "INT", "average": "FLOAT", "loss": "NST_LOSS", "strength_map": "MASK", "fast_model": "NST_FAST"},
         ["IMAGE", "MASK", "STRING"],
     ),  # fmt: skip
     "NST_LoadFastModel": ({"weights": "COMBO"}, {}, ["NST_FAST"]),

@@ -50,7 +50,7 @@ STYLE_MIX_INPUTS = [
 
 OPTIMIZE_INPUTS = [
     "vgg", "content", "style", "steps", "optimizer", "learning_rate", "size", "init", "preserve_color", "seed",
-    "preview_interval", "dtype", "scales", "tile", "loss", "init_image", "strength_map", "fast_model",
+    "preview_interval", "dtype", "scales", "tile", "average", "loss", "init_image", "strength_map", "fast_model",
 ]  # fmt: skip
 
 
