@@ -39,7 +39,7 @@ def run_settings_from_args(args: argparse.Namespace) -> RunSettings:
 
 
 def loss_settings_from_args(args: argparse.Namespace) -> LossSettings:
-    """--content-layers, --style-layers, --style-layer-weights, the three loss weights and --style-loss."""
+    """--content-layers, --style-layers, --style-layer-weights, the three loss weights, --style-loss and --content-loss."""
     layer_weights = parse_numbers(args.style_layer_weights or "", "style_layer_weights", example="1,1,1,0.5,0.5")
     return LossSettings(
         content_layers=args.content_layers,
@@ -49,6 +49,7 @@ def loss_settings_from_args(args: argparse.Namespace) -> LossSettings:
         style_weight=args.style_weight,
         tv_weight=args.tv_weight,
         style_loss=args.style_loss,
+        content_loss=args.content_loss,
     )
 
 

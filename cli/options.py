@@ -25,6 +25,7 @@ from ..core.settings import (
     RunSettings,
 )
 from ..core.style import MIX_MODES
+from ..core.content_stats import CONTENT_LOSSES
 from ..core.style_stats import STYLE_LOSSES
 from ..core.vgg import CONVENTION_CHOICES, PADDING_CHOICES, POOLING_CHOICES
 from ..core.weights import MODEL_CHOICES
@@ -163,6 +164,11 @@ def add_run_args(
         "--style-loss", choices=STYLE_LOSSES, default=_LOSS_DEFAULTS.style_loss,
         help="what each style layer compares: gram (Gatys), w2 (means and covariances), sliced (whole "
         "distributions; no masks or tiles) (default %(default)s; README, 'Style losses')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--content-loss", choices=CONTENT_LOSSES, default=_LOSS_DEFAULTS.content_loss,
+        help="what each content layer compares: mse (the feature maps, Gatys) or self-similarity (how alike each "
+        "pair of places is, STROTSS) (default %(default)s; README, 'Content losses')",
     )  # fmt: skip
     parser.add_argument(
         "--init", default="content", metavar="|".join(INIT_CHOICES) + ("|PATH" if init_image else ""),

@@ -43,7 +43,9 @@ class Footprint:
     images optimised at once (a batch is never tiled); style_layers and
     style_working_bytes: what a style loss holds per feature value of those
     layers besides the activations (style_stats.py: the sliced loss's
-    sorted projections).
+    sorted projections); paired_positions: the most positions of a content
+    layer the content loss compares pairwise (content_stats.py: the
+    self-similarity's N x N matrices), 0 for one that compares no pairs.
     """
 
     layers: Sequence[str]
@@ -54,6 +56,7 @@ class Footprint:
     batch: int = 1
     style_layers: Sequence[str] = ()
     style_working_bytes: int = 0
+    paired_positions: int = 0
 
     def deepest(self) -> str:
         """The deepest layer, the names checked against the architecture."""
@@ -76,6 +79,18 @@ class Footprint:
         )
         return values * self.style_working_bytes * self.batch
 
+    def content_loss_bytes(self, hw: tuple[int, int]) -> int:
+        """What the content loss holds beside the activations: four fp32 N x N matrices a content layer
+        (distances, normalised, and their gradients), N its paired positions."""
+        if not self.paired_positions:
+            return 0
+        arch, (height, width) = self.architecture, hw
+        pairs = sum(
+            min(self.paired_positions, (height // arch.stride(layer)) * (width // arch.stride(layer))) ** 2
+            for layer in arch.parse_layers(self.content_layers, "content_layers")
+        )
+        return pairs * 4 * 4 * self.batch
+
 
 def activation_elements(height: int, width: int, deepest: str, architecture: Architecture = VGG19) -> int:
     """Number of values one forward pass through the VGG up to `deepest` produces."""
@@ -92,7 +107,7 @@ def estimate_run_bytes(hw: tuple[int, int], footprint: Footprint) -> int:
     """Bytes a run of `footprint.batch` whole images of `hw` needs at its peak."""
     arch = footprint.architecture
     activations = activation_elements(*hw, footprint.deepest(), arch) * footprint.feature_bytes * footprint.batch
-    extra = footprint.image_bytes(hw) + footprint.style_loss_bytes(hw)
+    extra = footprint.image_bytes(hw) + footprint.style_loss_bytes(hw) + footprint.content_loss_bytes(hw)
     return int(activations * ACTIVATION_FACTOR + extra + WEIGHTS_BYTES + FIXED_OVERHEAD)
 
 
@@ -114,7 +129,8 @@ def estimate_tiled_bytes(hw: tuple[int, int], tile: int, footprint: Footprint) -
     # the previous scale's result and the start, the crop and its gradient, a preview (fewer
     # undercounted the peak RSS of large tiled runs).
     image = 8 * 3 * height * width * 4
-    return int(activations + targets + image + footprint.image_bytes(hw) + WEIGHTS_BYTES + FIXED_OVERHEAD)
+    matrices = footprint.content_loss_bytes(hw)  # pass 2 forms them once, on the whole image's sampled positions
+    return int(activations + targets + image + matrices + footprint.image_bytes(hw) + WEIGHTS_BYTES + FIXED_OVERHEAD)
 
 
 @dataclass(frozen=True)

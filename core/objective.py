@@ -1,10 +1,12 @@
 """The loss a run optimises: content, style and TV terms of a batch against fixed targets.
 
-The terms are built layer by layer (content_term, style_summaries,
-style_from_summaries, combine) so that tiling.py can add the same terms up
-tile by tile; `Objective.__call__` takes them on the whole image. What a
+The terms are built layer by layer (content_summary, content_from_summary,
+style_summaries, style_from_summaries, combine) so that tiling.py can add
+the same terms up tile by tile; `Objective.__call__` takes them on the whole
+image. What a content layer's term compares (feature maps, their
+self-similarity) is the run's content measure (content_stats.py); what a
 style layer's term compares (Grams, Gaussian statistics, sorted
-projections) is the run's style statistic (style_stats.py).
+projections) is its style statistic (style_stats.py).
 """
 
 from __future__ import annotations
@@ -14,25 +16,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .losses import content_loss, mean_square, tv_loss
+from .content_stats import ContentMeasure, MseContent
+from .losses import tv_loss
 from .regions import layer_masks
 from .settings import LossSettings
-from .style_stats import GramStatistic, Prepared, StyleStatistic, statistic_for
+from .style_stats import GramStatistic, Prepared, StyleStatistic
+from .tiles import Window
 from .vgg import FeatureExtractor
-
-
-@dataclass(frozen=True)
-class Window:
-    """Where one tile's core features sit in a whole layer (tiling.py): rows, columns, and the layer's (h, w)."""
-
-    rows: slice
-    cols: slice
-    layer_hw: tuple[int, int]
-
-    @property
-    def share(self) -> float:
-        """The core's fraction of the layer's positions."""
-        return (self.rows.stop - self.rows.start) * (self.cols.stop - self.cols.start) / (self.layer_hw[0] * self.layer_hw[1])
 
 
 @dataclass
@@ -58,14 +48,15 @@ class Objective:
     region_masks: torch.Tensor | None = None
     region_weights: Sequence[float] = ()
     statistic: StyleStatistic = field(default_factory=GramStatistic)
-    content_scales: dict[str, torch.Tensor] = field(init=False, repr=False)
+    content_measure: ContentMeasure = field(default_factory=MseContent)
+    content_prepared: dict[str, Prepared] = field(init=False, repr=False)
     style_prepared: dict[str, Prepared] = field(init=False, repr=False)
     _masks_by_size: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = field(
         init=False, repr=False, default_factory=dict
     )
 
     def __post_init__(self) -> None:
-        self.content_scales = {layer: mean_square(t, 3) for layer, t in self.content_targets.items()}
+        self.content_prepared = {layer: self.content_measure.prepare(t) for layer, t in self.content_targets.items()}
         self.style_prepared = {layer: self.statistic.prepare(t) for layer, t in self.style_targets.items()}
 
     @classmethod
@@ -75,9 +66,12 @@ class Objective:
         loss: LossSettings,
         content_targets: Mapping[str, torch.Tensor],
         style_targets: Mapping[str, torch.Tensor],
+        statistic: StyleStatistic,
+        content_measure: ContentMeasure,
         regions: tuple[torch.Tensor, list[float]] | None = None,
     ) -> "Objective":
-        """The loss that `loss` describes, against given targets (and regions: masks, weights)."""
+        """The loss that `loss` describes, with its statistic and measure (taken once per run), against given
+        targets (and regions: masks, weights)."""
         masks, weights = regions if regions is not None else (None, ())
         return cls(
             extractor=extractor,
@@ -89,7 +83,8 @@ class Objective:
             tv_weight=loss.tv_weight,
             region_masks=masks,
             region_weights=weights,
-            statistic=statistic_for(loss.style_loss),
+            statistic=statistic,
+            content_measure=content_measure,
         )
 
     def uses_content(self, layer: str) -> bool:
@@ -105,12 +100,13 @@ class Objective:
             self._masks_by_size[size] = (masks, masks.pow(2).flatten(1).sum(1))
         return self._masks_by_size[size]
 
-    def content_term(self, layer: str, features: torch.Tensor, window: Window | None = None) -> torch.Tensor:
-        """One content layer's term [B]; for one tile's core features (window), that tile's share of it."""
-        target, scale = self.content_targets[layer], self.content_scales[layer]
-        if window is None:
-            return content_loss(features, target, scale)
-        return content_loss(features, target[..., window.rows, window.cols], scale) * window.share
+    def content_summary(self, layer: str, features: torch.Tensor, window: Window | None = None) -> torch.Tensor:
+        """What a content layer's loss compares; for one tile's core features (window), that tile's share of it."""
+        return self.content_measure.summary(features, self.content_prepared[layer], window)
+
+    def content_from_summary(self, layer: str, summary: torch.Tensor) -> torch.Tensor:
+        """One content layer's term [B] from its summary (content_summary), the shares of all tiles summed."""
+        return self.content_measure.loss(summary, self.content_prepared[layer])
 
     def style_summaries(self, layer: str, features: torch.Tensor, window: Window | None = None) -> dict[int, torch.Tensor]:
         """What a style layer's loss compares, by region (0 without regions; weightless ones left out).
@@ -163,7 +159,7 @@ class Objective:
         style_terms: list[torch.Tensor] = []
         for layer, features in self.extractor.stream(image):
             if self.uses_content(layer):
-                content_terms.append(self.content_term(layer, features))
+                content_terms.append(self.content_from_summary(layer, self.content_summary(layer, features)))
             if self.uses_style(layer):
                 term = self.style_from_summaries(layer, self.style_summaries(layer, features))
                 if term is not None:

@@ -148,7 +148,8 @@ def optimize_pixels(
         if on_step is not None:
             on_step(StepInfo(step=step + 1, total=total_steps, losses=record, preview=preview))
     with torch.no_grad():
-        image.copy_(mean.result(image))
+        if mean.count:
+            image.copy_(mean.result())
         image.clamp_(0, 1)
         final = {k: v.detach() for k, v in objective(image).items()}
     history.append(record_losses(first_step + steps, final))
@@ -181,10 +182,8 @@ class IterateAverage:
             self.mean.mul_(self.decay).add_(seen, alpha=1 - self.decay)
             self.count += 1
 
-    def result(self, last: torch.Tensor) -> torch.Tensor:
-        """The bias-corrected average, or `last` when nothing was averaged."""
-        if self.mean is None:
-            return last.detach()
+    def result(self) -> torch.Tensor:
+        """The bias-corrected average of what was added (at least one iterate, `count` > 0)."""
         return self.mean / (1 - self.decay**self.count)
 
 

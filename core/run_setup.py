@@ -20,6 +20,7 @@ import torch
 from .checks import check_image, check_mask
 from .color import match_color
 from .geometry import resize, resize_mask
+from .content_stats import ContentMeasure, content_measure_for
 from .memory import Footprint, MemoryPlan, check_fits, estimate_run_bytes, plan_memory
 from .objective import Objective, content_features
 from .precision import FP16_LOSS_SCALE, compute_dtype, feature_bytes, prefers_channels_last
@@ -53,6 +54,7 @@ def footprint(
         layers=tuple(loss.layers_needed()), content_layers=tuple(content_layers), optimizer=optimizer,
         architecture=architecture, feature_bytes=feature_bytes(precision), batch=batch,
         style_layers=tuple(loss.style_layers), style_working_bytes=statistic_for(loss.style_loss).working_bytes,
+        paired_positions=content_measure_for(loss.content_loss).paired_positions,
     )  # fmt: skip
 
 
@@ -91,6 +93,11 @@ class RunSetup:
     def statistic(self) -> StyleStatistic:
         """What the style loss compares (style_stats.py)."""
         return statistic_for(self.loss.style_loss)
+
+    @cached_property
+    def content_measure(self) -> ContentMeasure:
+        """What the content loss compares (content_stats.py)."""
+        return content_measure_for(self.loss.content_loss)
 
     @cached_property
     def _layers(self) -> tuple[list[str], dict[str, float]]:
@@ -180,7 +187,9 @@ class RunSetup:
         regions = self.regions_at(hw)
         if regions is not None and not self.style.regional:  # the strength map's one region
             style_targets = {layer: target.unsqueeze(-3) for layer, target in style_targets.items()}
-        objective = Objective.of(self.extractor, self.loss, content_targets, style_targets, regions)
+        objective = Objective.of(
+            self.extractor, self.loss, content_targets, style_targets, self.statistic, self.content_measure, regions
+        )
         tiles = self.tiles_at(hw)
         return objective if tiles is None else TiledObjective(objective, tiles, should_stop)
 

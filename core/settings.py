@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .checks import check_choice, check_int, check_nonnegative
+from .content_stats import CONTENT_LOSSES
 from .errors import InputError
 from .geometry import MAX_SIDE, MIN_SIDE, check_side, fit_size
 from .precision import DTYPE_CHOICES
@@ -73,9 +74,11 @@ class LossSettings:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     style_loss: str = "gram"  # what each style layer compares (style_stats.STYLE_LOSSES)
+    content_loss: str = "mse"  # what each content layer compares (content_stats.CONTENT_LOSSES)
 
     def __post_init__(self) -> None:
         check_choice(self.style_loss, STYLE_LOSSES, "style_loss")
+        check_choice(self.content_loss, CONTENT_LOSSES, "content_loss")
         _set(self, "content_layers", tuple(parse_layers(self.content_layers, "content_layers")))
         _set(self, "style_layers", tuple(parse_layers(self.style_layers, "style_layers")))
         for name in ("content_weight", "style_weight", "tv_weight"):

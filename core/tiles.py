@@ -1,4 +1,4 @@
-"""Where tiles fall: the geometry of exact tiling (tiling.py), shared with the memory estimate.
+"""Where tiles fall: the geometry of exact tiling (tiling.py), shared with the memory estimate and the losses (Window).
 
 Cores partition the image into near-equal tiles whose starts are multiples
 of the trunk's total stride (so pooling windows fall as in the whole image);
@@ -64,3 +64,17 @@ class TilePlan:
         """The largest crop a tile of an image of `hw` reads."""
         spans = [max(stop - start for start, stop in _spans(side, self.core, self.align)) for side in hw]
         return min(hw[0], spans[0] + 2 * self.halo), min(hw[1], spans[1] + 2 * self.halo)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where one tile's core features sit in a whole layer (tiling.py): rows, columns, and the layer's (h, w)."""
+
+    rows: slice
+    cols: slice
+    layer_hw: tuple[int, int]
+
+    @property
+    def share(self) -> float:
+        """The core's fraction of the layer's positions."""
+        return (self.rows.stop - self.rows.start) * (self.cols.stop - self.cols.start) / (self.layer_hw[0] * self.layer_hw[1])

@@ -1,17 +1,18 @@
 """Exact tiling: one optimisation step of a large image computed tile by tile, with the untiled result.
 
 A Gram matrix (and the Gaussian statistics of style_stats.py) is a sum
-over positions and a content loss a mean over positions, so both split
-over any partition of a layer's positions into tiles ("cores"). A tiled
-step runs in two passes:
+over positions, and what a content loss compares (content_stats.py) is a
+sum of the tiles' shares too (their part of the error, or the sampled
+positions they hold), so all split over any partition of a layer's
+positions into tiles ("cores"). A tiled step runs in two passes:
 1. without gradients, every tile's core features add up to the whole
-   image's Grams and content error: the loss, exactly;
-2. the loss's gradient with respect to each Gram (dL/dG) is taken from
-   those whole-image Grams, and each tile runs forward and backward on
-   <dL/dG, its own share of G> plus its share of the content loss, whose
-   gradient with respect to the tile's features is exactly the whole
-   loss's (the style gradient of a position depends only on dL/dG and that
-   position's features). The tiles' pixel gradients are summed.
+   image's summaries (Grams, content error): the loss, exactly;
+2. the loss's gradient with respect to each summary S (dL/dS) is taken
+   from those whole-image summaries, and each tile runs forward and
+   backward on <dL/dS, its own share of S>, whose gradient with respect to
+   the tile's features is exactly the whole loss's (the gradient at a
+   position depends only on dL/dS and that position's features). The
+   tiles' pixel gradients are summed.
 
 Where the tiles fall (tiles.py) makes every core feature the whole image's,
 so the result is the untiled step's up to floating-point rounding; the cost
@@ -26,10 +27,10 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from .errors import StopRequested
-from .objective import Objective, Window
+from .objective import Objective
 from .regions import layer_masks
 from .style_stats import StyleStatistic
-from .tiles import Tile, TilePlan
+from .tiles import Tile, TilePlan, Window
 from .vgg import FeatureExtractor
 
 ScaleFor = Callable[[torch.Tensor], torch.Tensor | float]
@@ -140,14 +141,14 @@ class TiledObjective:
 
     @torch.no_grad()
     def _statistics(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict[str, dict[int, torch.Tensor]]]:
-        """Pass 1: each content layer's term and each style layer's summaries, of the whole image, summed over tiles."""
+        """Pass 1: each content layer's summary and each style layer's summaries, of the whole image, summed over tiles."""
         objective = self.objective
         content: dict[str, torch.Tensor] = {}
         summaries: dict[str, dict[int, torch.Tensor]] = {}
         for tile in self._tiles(image):
             for layer, features, window in self._cores(crop_of(image, tile), tile, image):
                 if objective.uses_content(layer):
-                    part = objective.content_term(layer, features, window)
+                    part = objective.content_summary(layer, features, window)
                     content[layer] = part if layer not in content else content[layer] + part
                 if objective.uses_style(layer):
                     found = summaries.setdefault(layer, {})
@@ -158,8 +159,10 @@ class TiledObjective:
     def _terms(
         self, image: torch.Tensor, content: dict[str, torch.Tensor], summaries: dict[str, dict[int, torch.Tensor]]
     ) -> dict[str, torch.Tensor]:
-        style = [self.objective.style_from_summaries(layer, by_region) for layer, by_region in summaries.items()]
-        return self.objective.combine(image, list(content.values()), [term for term in style if term is not None])
+        objective = self.objective
+        content_terms = [objective.content_from_summary(layer, summary) for layer, summary in content.items()]
+        style = [objective.style_from_summaries(layer, by_region) for layer, by_region in summaries.items()]
+        return objective.combine(image, content_terms, [term for term in style if term is not None])
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image loss terms, each [B], without gradients."""
@@ -170,9 +173,8 @@ class TiledObjective:
         """Add d(total * scale_for(total)) / d(image) to image.grad (a leaf); return the loss terms, detached."""
         objective = self.objective
         content, summaries = self._statistics(image)
-        for by_region in summaries.values():
-            for summary in by_region.values():
-                summary.requires_grad_(True)
+        for summary in [*content.values(), *(s for by_region in summaries.values() for s in by_region.values())]:
+            summary.requires_grad_(True)
         with torch.enable_grad():
             terms = self._terms(image, content, summaries)
             total = terms["total"].sum()
@@ -185,9 +187,8 @@ class TiledObjective:
                 crop = crop_of(image.detach(), tile).clone().requires_grad_(True)
                 surrogate = crop.new_zeros(())
                 for layer, features, window in self._cores(crop, tile, image):
-                    if objective.uses_content(layer):
-                        term = objective.content_term(layer, features, window).sum()
-                        surrogate = surrogate + factor * objective.content_weight * term
+                    if objective.uses_content(layer) and content[layer].grad is not None:
+                        surrogate = surrogate + (objective.content_summary(layer, features, window) * content[layer].grad).sum()
                     if objective.uses_style(layer):
                         for region, summary in objective.style_summaries(layer, features, window).items():
                             slope = summaries[layer][region].grad  # None where the summary's term has no weight

@@ -123,6 +123,7 @@ def rotation_de_search() -> list[Node]:
         Node(5, "NST_LossConfig", "Loss (shared by search and render)", 0, {
             "content_layers": "relu4_2", "style_layers": "relu1_1, relu2_1, relu3_1, relu4_1, relu5_1",
             "style_layer_weights": "", "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0, "style_loss": "gram",
+            "content_loss": "mse",
         }),  # fmt: skip
         Node(6, "NST_RotationDESearch", "Rotation DE search", 1, search, room=PREVIEW_ROOM),
         Node(9, "PreviewImage", "Search previews (top-k proxies)", 2, {"images": link(6, 1)}, room=IMAGE_ROOM),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..core.content_stats import CONTENT_LOSSES
 from ..core.errors import InputError, inputs_named
 from ..core.settings import MAX_LOSS_WEIGHT, LossSettings
 from ..core.style_stats import STYLE_LOSSES
@@ -20,7 +21,12 @@ _DEFAULTS = LossSettings()
 
 
 def build_loss(
-    content_layers: str, style_layers: str, style_layer_weights: str, style_loss: str = _DEFAULTS.style_loss, **weights: float
+    content_layers: str,
+    style_layers: str,
+    style_layer_weights: str,
+    style_loss: str = _DEFAULTS.style_loss,
+    content_loss: str = _DEFAULTS.content_loss,
+    **weights: float,
 ) -> LossSettings:
     """Loss settings from the node's inputs (weights: content_weight, style_weight, tv_weight), named by input."""
     with inputs_named(input_names()):
@@ -29,6 +35,7 @@ def build_loss(
             style_layers=style_layers,
             style_layer_weights=parse_numbers(style_layer_weights, "style_layer_weights", example="1, 1, 1, 0.5, 0.5") or None,
             style_loss=style_loss,
+            content_loss=content_loss,
             **weights,
         )
 
@@ -99,6 +106,16 @@ class LossConfig(io.ComfyNode):
                         "Wasserstein-2), sliced (whole feature distributions; no masks, strength map or tiles)."
                     ),
                 ),
+                io.Combo.Input(
+                    "content_loss",
+                    options=list(CONTENT_LOSSES),
+                    default=_DEFAULTS.content_loss,
+                    optional=True,  # prompts saved before it existed still run
+                    tooltip=(
+                        "What each content layer compares: mse (the feature maps, Gatys et al.) or self-similarity "
+                        "(how alike each pair of places is, STROTSS): keeps the layout and lets the strokes redraw it."
+                    ),
+                ),
             ],
             outputs=[LOSS.Output(display_name="loss", tooltip="The loss settings, for Optimize and Rotation DE Search.")],
         )
@@ -127,10 +144,11 @@ class LossConfig(io.ComfyNode):
         style_weight: float,
         tv_weight: float,
         style_loss: str = _DEFAULTS.style_loss,
+        content_loss: str = _DEFAULTS.content_loss,
     ) -> io.NodeOutput:
         return io.NodeOutput(
             build_loss(
-                content_layers, style_layers, style_layer_weights, style_loss,
+                content_layers, style_layers, style_layer_weights, style_loss, content_loss,
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
             )  # fmt: skip
         )

@@ -11,12 +11,13 @@ from PIL import Image
 from paths import REPO
 
 
-def test_the_smoke_run_judges_each_loss_by_every_judge(tmp_path, hed_checkpoints):
+def test_the_smoke_run_judges_each_pair_of_losses_by_every_judge(tmp_path, hed_checkpoints):
     out = tmp_path / "style_losses.json"
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "style_losses.py"), "--quick", "--out", str(out)], check=True, cwd=REPO)
     runs = json.loads(out.read_text())["runs"]
-    assert [run["style_loss"] for run in runs] == ["gram", "w2", "sliced"]
+    pairs = [(run["style_loss"], run["content_loss"]) for run in runs]
+    assert pairs == [(s, c) for c in ("mse", "self-similarity") for s in ("gram", "w2", "sliced")]
     for run in runs:
         assert {"structure", "gram_style", "canvas_style", "sliced_style", "color", "seconds", "steps"} <= set(run)
-    assert Image.open(out.with_suffix(".png")).size[1] == 256  # one row: content, style, three results
+    assert Image.open(out.with_suffix(".png")).size[1] == 2 * 256  # a row per content loss: content, style, three results
     assert Image.open(tmp_path / "style_losses_crops.png").size[1] > 0

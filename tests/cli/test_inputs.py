@@ -73,3 +73,12 @@ def test_style_loss_flag_reaches_the_loss_settings():
     assert loss_settings_from_args(build_parser().parse_args([*base, "--style-loss", "w2"])).style_loss == "w2"
     with pytest.raises(SystemExit):
         build_parser().parse_args([*base, "--style-loss", "mse"])
+
+
+def test_content_loss_flag_reaches_the_loss_settings():
+    base = ["stylize", "--content", "c", "--style", "s", "--out", "o"]
+    assert loss_settings_from_args(build_parser().parse_args(base)).content_loss == "mse"  # README: the default
+    chosen = build_parser().parse_args([*base, "--content-loss", "self-similarity"])
+    assert loss_settings_from_args(chosen).content_loss == "self-similarity"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--content-loss", "gram"])

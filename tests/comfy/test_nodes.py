@@ -93,7 +93,7 @@ SCHEMA: dict[str, tuple[dict[str, str], dict[str, str], list[str]]] = {
     "NST_LossConfig": (
         {"content_layers": "STRING", "style_layers": "STRING", "style_layer_weights": "STRING",
          "content_weight": "FLOAT", "style_weight": "FLOAT", "tv_weight": "FLOAT"},
-        {"style_loss": "COMBO"},
+        {"style_loss": "COMBO", "content_loss": "COMBO"},
         ["NST_LOSS"],
     ),  # fmt: skip
     "NST_Optimize": (

@@ -31,6 +31,21 @@ def test_estimate_grows_with_pixels_and_optimizer_history():
     assert estimate_run_bytes((256, 256), Footprint(LAYERS, optimizer="adam", batch=4)) > 3 * small - 3 * 280 * 2**20
 
 
+def test_the_self_similarity_matrices_are_counted_and_bounded_whatever_the_size():
+    from dataclasses import replace
+
+    from nst_nodes.core.run_setup import footprint
+    from nst_nodes.core.settings import LossSettings
+
+    paired = footprint(VGG19, LossSettings(content_loss="self-similarity"), "adam", None)
+    assert paired.paired_positions == 1024 and footprint(VGG19, LossSettings(), "adam", None).paired_positions == 0
+    plain = replace(paired, paired_positions=0)
+    small = (128, 128)  # relu4_2: 16 x 16 = 256 positions, all paired
+    assert estimate_run_bytes(small, paired) - estimate_run_bytes(small, plain) == 16 * 256**2
+    for hw in ((512, 512), (2048, 2048)):  # 4096 and 65536 positions: 1024 of them paired
+        assert estimate_run_bytes(hw, paired) - estimate_run_bytes(hw, plain) == 16 * 1024**2
+
+
 def test_refusal_names_size_and_suggests_one_that_fits():
     free = 2 * 2**30
     with pytest.raises(InputError, match=r"size: a 2048x2048 run needs about .* GiB but cpu has 2.0 GiB free; use a size of (\d+) px") as info:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
+from nst_nodes.core.content_stats import SelfSimilarityContent
 from nst_nodes.core.optimize import optimize_pixels
 from nst_nodes.core.run_setup import Workload, prepare_run
 from nst_nodes.core.settings import LossSettings, RunSettings
@@ -50,6 +52,23 @@ def test_tiled_step_has_the_untiled_loss_and_gradient(vgg_model, regional, style
     terms, found = _gradient(TiledObjective(whole, plan), image)
     assert _relative(found, expected) <= 1e-3
     for key in ("content", "style", "tv", "total"):
+        assert float(terms[key]) == pytest.approx(float(expected_terms[key]), rel=1e-5)
+
+
+def test_a_tiled_self_similarity_step_is_the_untiled_one(vgg_model):
+    """Each sampled position is read from the one tile whose core holds it; a tile without any adds nothing."""
+    hw = (200, 264)
+    content, style = content_and_stripes(hw)
+    loss = LossSettings(content_loss="self-similarity", content_layers=["relu3_1", "relu4_2"])
+    setup = prepare_run(vgg_model, content, StyleSpec([style]), loss, RunSettings(dtype="fp32"), CPU, Workload(hw))
+    whole = dataclasses.replace(setup.objective_at(setup.content), content_measure=SelfSimilarityContent(count=200))
+    assert whole.content_prepared["relu3_1"][0].shape[-1] <= 200  # sampled: relu3_1 has 50 x 66 positions
+    image = torch.rand(1, 3, *hw)
+    expected_terms, expected = _gradient(whole, image)
+    terms, found = _gradient(TiledObjective(whole, TilePlan.exact(vgg_model.architecture, LAYERS, 64)), image)
+    assert float(expected_terms["content"]) > 0
+    assert _relative(found, expected) <= 1e-3
+    for key in ("content", "style", "total"):
         assert float(terms[key]) == pytest.approx(float(expected_terms[key]), rel=1e-5)
 
 

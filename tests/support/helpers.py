@@ -149,6 +149,7 @@ def settings(**fields):
 
 def objective_for(extractor, content, style, loss):
     """The loss for images the size of `content` through this very extractor (any layout or dtype), targets made here."""
+    from nst_nodes.core.content_stats import content_measure_for
     from nst_nodes.core.objective import Objective, content_features
     from nst_nodes.core.style_stats import statistic_for
     from nst_nodes.core.style_targets import compute_style_targets
@@ -157,7 +158,8 @@ def objective_for(extractor, content, style, loss):
     content_layers, style_weights = loss.layers_for(extractor.architecture)
     statistic = statistic_for(loss.style_loss)
     style_targets = compute_style_targets(extractor, style, list(style_weights), tuple(content.shape[-2:]), cpu, statistic=statistic)
-    return Objective.of(extractor, loss, content_features(extractor, content, content_layers, cpu), style_targets)
+    content_targets = content_features(extractor, content, content_layers, cpu)
+    return Objective.of(extractor, loss, content_targets, style_targets, statistic, content_measure_for(loss.content_loss))
 
 
 # ------------------------------------------------------------------ the CLI
