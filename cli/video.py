@@ -142,6 +142,7 @@ def recipe_of(args: argparse.Namespace, source: "FrameSource", run: RunSettings,
         "model": args.model,
         "convention": args.convention,
         "pooling": args.pooling,
+        "padding": args.padding,
         "fast_weights": stamp(args.fast_weights) if run.init == "fast" else None,
         **asdict(run),
         **asdict(loss),
@@ -150,9 +151,16 @@ def recipe_of(args: argparse.Namespace, source: "FrameSource", run: RunSettings,
     return json.loads(json.dumps(recipe))  # as run.json reads back: tuples become lists
 
 
+# Settings the recipe gained after work folders were first kept, each at the value every run had before it:
+# a folder whose recipe lacks one was made so, and goes on with a run that keeps that value.
+ADDED_TO_RECIPE = {"style_loss": "gram", "average": 0.0, "padding": "zeros", "content_loss": "mse"}
+
+
 def _frames_done(work: WorkFolder, recipe: dict[str, Any], overwrite: bool) -> int:
     """The frames the work folder already holds for this recipe; one of another recipe is refused, or with --overwrite cleared."""
     recorded = work.recipe()
+    if recorded is not None:
+        recorded = {**ADDED_TO_RECIPE, **recorded}
     if recorded is None or recorded == recipe:
         return work.finished() if recorded is not None else 0
     if not overwrite:

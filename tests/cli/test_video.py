@@ -235,6 +235,27 @@ def test_a_work_folder_of_other_settings_is_refused_until_overwrite(tmp_path, fr
     assert out.is_file() and not work.exists()
 
 
+def test_a_work_folder_from_before_a_setting_existed_goes_on_at_that_settings_old_value(
+    tmp_path, frames_dir, style, vgg_path, quick_model, capsys, monkeypatch
+):
+    out = tmp_path / "painted"
+    with monkeypatch.context() as patch:
+        stopping_after(patch, 0)
+        assert main(cli(frames_dir, style, out, vgg_path)) == 130
+    recipe_file = tmp_path / "painted.frames" / "run.json"
+    recipe = json.loads(recipe_file.read_text())
+    for key in video_cli.ADDED_TO_RECIPE:
+        del recipe[key]  # as an earlier version wrote it
+    recipe_file.write_text(json.dumps(recipe))
+    capsys.readouterr()
+    code = main(cli(frames_dir, style, out, vgg_path, "--padding", "replicate"))
+    one_error_line(capsys, code, "--padding", "rerun with the flags")
+
+    seen = spying(monkeypatch)
+    assert main(cli(frames_dir, style, out, vgg_path)) == 0, capsys.readouterr().err
+    assert seen["first_index"] == 1 and seen["painted"] == list(range(1, FRAMES))
+
+
 def test_a_folder_in_the_work_folders_place_is_never_deleted(tmp_path, frames_dir, style, vgg_path, capsys):
     stranger = tmp_path / "painted.mp4.frames"
     stranger.mkdir()
