@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
+
 import torch
 
 from .checks import check_choice
@@ -95,13 +97,11 @@ class SelfSimilarityContent:
     """The self-similarity of the features at sampled positions; the summary of features is those positions' vectors [B, N, C]."""
 
     name = "self-similarity"
+    # The most positions a layer's matrix pairs at the default count (memory.Footprint).
+    paired_positions: ClassVar[int] = SELF_SIMILARITY_POSITIONS
     count: int = SELF_SIMILARITY_POSITIONS  # the most positions a layer's matrix is taken on
-    _positions: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
-
-    @property
-    def paired_positions(self) -> int:
-        """The most positions a layer's matrix pairs (memory.Footprint)."""
-        return self.count
+    _positions: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
+    _windows: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
     def positions(self, layer_hw: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The sampled (rows, cols) of a layer of this size (sampled_positions), on `device`."""
@@ -126,11 +126,19 @@ class SelfSimilarityContent:
         if window is None:
             rows, cols = self.positions(tuple(features.shape[-2:]), features.device)
             return features[:, :, rows, cols].transpose(1, 2)
-        rows, cols = self.positions(window.layer_hw, features.device)
-        inside = (rows >= window.rows.start) & (rows < window.rows.stop) & (cols >= window.cols.start) & (cols < window.cols.stop)
-        sampled = features.new_zeros(features.shape[0], rows.numel(), features.shape[1])
-        sampled[:, inside] = features[:, :, rows[inside] - window.rows.start, cols[inside] - window.cols.start].transpose(1, 2)
+        inside, rows, cols = self._inside(window, features.device)
+        sampled = features.new_zeros(features.shape[0], inside.numel(), features.shape[1])
+        sampled[:, inside] = features[:, :, rows, cols].transpose(1, 2)
         return sampled
+
+    def _inside(self, window: Window, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Which sampled positions fall in a tile's core, and their (rows, cols) in it; found once per window."""
+        key = (window.rows.start, window.rows.stop, window.cols.start, window.cols.stop, *window.layer_hw, device)
+        if key not in self._windows:
+            rows, cols = self.positions(window.layer_hw, device)
+            inside = (rows >= window.rows.start) & (rows < window.rows.stop) & (cols >= window.cols.start) & (cols < window.cols.stop)
+            self._windows[key] = (inside, rows[inside] - window.rows.start, cols[inside] - window.cols.start)
+        return self._windows[key]
 
     def loss(self, summary: torch.Tensor, prepared: Prepared) -> torch.Tensor:
         """Squared error of the self-similarity matrices relative to the target's spread, per batch item -> [B]."""
@@ -141,7 +149,12 @@ class SelfSimilarityContent:
 ContentMeasure = MseContent | SelfSimilarityContent
 
 
+def content_measure_type(content_loss_name: str) -> type[ContentMeasure]:
+    """The kind of measure a `content_loss` setting names: what the memory plan reads before a run makes one."""
+    check_choice(content_loss_name, CONTENT_LOSSES, "content_loss")
+    return {"mse": MseContent, "self-similarity": SelfSimilarityContent}[content_loss_name]
+
+
 def content_measure_for(content_loss_name: str) -> ContentMeasure:
     """The measure a `content_loss` setting names."""
-    check_choice(content_loss_name, CONTENT_LOSSES, "content_loss")
-    return {"mse": MseContent, "self-similarity": SelfSimilarityContent}[content_loss_name]()
+    return content_measure_type(content_loss_name)()

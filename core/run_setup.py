@@ -20,14 +20,14 @@ import torch
 from .checks import check_image, check_mask
 from .color import match_color
 from .geometry import resize, resize_mask
-from .content_stats import ContentMeasure, content_measure_for
+from .content_stats import ContentMeasure, content_measure_for, content_measure_type
 from .memory import Footprint, MemoryPlan, check_fits, estimate_run_bytes, plan_memory
 from .objective import Objective, content_features
 from .precision import FP16_LOSS_SCALE, compute_dtype, feature_bytes, prefers_channels_last
 from .regions import region_strength
 from .settings import LossSettings, RunSettings
 from .style import StyleSpec
-from .style_stats import StyleStatistic, check_supports, statistic_for
+from .style_stats import StyleStatistic, check_supports, statistic_for, statistic_type
 from .style_targets import compute_style_targets
 from .tiles import TilePlan
 from .tiling import TiledObjective, tiled_features
@@ -53,8 +53,8 @@ def footprint(
     return Footprint(
         layers=tuple(loss.layers_needed()), content_layers=tuple(content_layers), optimizer=optimizer,
         architecture=architecture, feature_bytes=feature_bytes(precision), batch=batch,
-        style_layers=tuple(loss.style_layers), style_working_bytes=statistic_for(loss.style_loss).working_bytes,
-        paired_positions=content_measure_for(loss.content_loss).paired_positions,
+        style_layers=tuple(loss.style_layers), style_working_bytes=statistic_type(loss.style_loss).working_bytes,
+        paired_positions=content_measure_type(loss.content_loss).paired_positions,
     )  # fmt: skip
 
 
@@ -85,19 +85,11 @@ class RunSetup:
     content: torch.Tensor
     style: StyleSpec
     device: torch.device
+    statistic: StyleStatistic  # what the style loss compares (style_stats.py), made once per run
+    content_measure: ContentMeasure  # what the content loss compares (content_stats.py), made once per run
     strength_map: torch.Tensor | None = None
     memory: MemoryPlan | None = None
     _tiles: dict[tuple[int, int], TilePlan | None] = field(default_factory=dict, init=False, repr=False)
-
-    @cached_property
-    def statistic(self) -> StyleStatistic:
-        """What the style loss compares (style_stats.py)."""
-        return statistic_for(self.loss.style_loss)
-
-    @cached_property
-    def content_measure(self) -> ContentMeasure:
-        """What the content loss compares (content_stats.py)."""
-        return content_measure_for(self.loss.content_loss)
 
     @cached_property
     def _layers(self) -> tuple[list[str], dict[str, float]]:
@@ -235,7 +227,8 @@ def prepare_run(
         memory = None
         check_fits(workload.hw, needs, device, what=workload.size_field)
     masked = style.regional or any(m is not None for m in style.style_masks or []) or strength_map is not None
-    check_supports(statistic_for(loss.style_loss), regions=masked, tiled_hw=workload.hw if memory is not None and memory.tile else None)
+    statistic = statistic_for(loss.style_loss)
+    check_supports(statistic, regions=masked, tiled_hw=workload.hw if memory is not None and memory.tile else None)
     content = resize(content.float(), workload.hw)
     if run.preserve_color == "histogram":
         style = replace(style, images=[match_color(image, content) for image in style.images])
@@ -244,6 +237,6 @@ def prepare_run(
         channels_last = prefers_channels_last(device, precision)
     extractor = model.extractor(loss.layers_needed(), device, channels_last, precision)
     return RunSetup(
-        extractor=extractor, loss=loss, run=run, content=content, style=style, device=device,
-        strength_map=strength_map, memory=memory,
+        extractor=extractor, loss=loss, run=run, content=content, style=style, device=device, statistic=statistic,
+        content_measure=content_measure_for(loss.content_loss), strength_map=strength_map, memory=memory,
     )  # fmt: skip

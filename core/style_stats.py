@@ -205,10 +205,15 @@ def resample_quantiles(values: torch.Tensor, count: int) -> torch.Tensor:
 StyleStatistic = GramStatistic | GaussianStatistic | SlicedStatistic
 
 
+def statistic_type(style_loss_name: str) -> type[StyleStatistic]:
+    """The kind of statistic a `style_loss` setting names: what the memory plan reads before a run makes one."""
+    check_choice(style_loss_name, STYLE_LOSSES, "style_loss")
+    return {"gram": GramStatistic, "w2": GaussianStatistic, "sliced": SlicedStatistic}[style_loss_name]
+
+
 def statistic_for(style_loss_name: str) -> StyleStatistic:
     """The statistic a `style_loss` setting names."""
-    check_choice(style_loss_name, STYLE_LOSSES, "style_loss")
-    return {"gram": GramStatistic, "w2": GaussianStatistic, "sliced": SlicedStatistic}[style_loss_name]()
+    return statistic_type(style_loss_name)()
 
 
 def check_supports(statistic: StyleStatistic, *, regions: bool, tiled_hw: tuple[int, int] | None) -> None:
